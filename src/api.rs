@@ -1,0 +1,308 @@
+//! The public engine: load once, then answer queries from any number of threads.
+
+use crate::config::Config;
+use crate::decode::{self, RunResult};
+use crate::loader::{SafeTensors, Storage};
+use crate::model::{DecoderState, Model, Scratch};
+use crate::tokenizer::Tokenizer;
+use crate::tools::{normalize_tools, Tools};
+use crate::{Error, ErrorKind, Result};
+use std::path::Path;
+
+/// Per-call options.
+///
+/// ```
+/// let opts = needle::RunOptions::default().max_new_tokens(64).constrained(false);
+/// assert_eq!(opts.max_new_tokens, Some(64));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Most tokens to generate; `None` means the model's `max_dec_len`, which is also
+    /// the upper bound (larger values are clamped to it).
+    pub max_new_tokens: Option<usize>,
+    /// Constrain tool names and argument keys to the given tools (default `true`).
+    pub constrained: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions { max_new_tokens: None, constrained: true }
+    }
+}
+
+impl RunOptions {
+    /// Sets `max_new_tokens`.
+    pub fn max_new_tokens(mut self, n: usize) -> Self {
+        self.max_new_tokens = Some(n);
+        self
+    }
+
+    /// Turns constrained decoding on or off.
+    pub fn constrained(mut self, on: bool) -> Self {
+        self.constrained = on;
+        self
+    }
+}
+
+/// A loaded Needle model: weights, vocabulary and configuration.
+///
+/// The engine is immutable after loading; every call keeps its own caches and scratch,
+/// so one `Engine` can be shared by many threads (`Engine: Send + Sync`).
+///
+/// ```no_run
+/// let engine = needle::Engine::load("needle.safetensors", "vocab.txt")?;
+/// let tools = r#"[{"name":"get_weather","description":"Current weather",
+///                  "parameters":{"city":{"type":"string"}}}]"#;
+/// let result = engine.run("What's the weather in Paris?", tools)?;
+/// println!("{}", result.text); // [{"name":"get_weather","arguments":{"city":"Paris"}}]
+/// # Ok::<(), needle::Error>(())
+/// ```
+pub struct Engine {
+    model: Model,
+    tokenizer: Tokenizer,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("config", &self.model.cfg).finish_non_exhaustive()
+    }
+}
+
+fn io_error(what: &str, path: &Path, e: std::io::Error) -> Error {
+    Error::new(ErrorKind::Io, format!("cannot read {what} '{}': {e}", path.display()))
+}
+
+impl Engine {
+    /// Loads `needle.safetensors` (memory-mapped, not copied) and `vocab.txt`.
+    pub fn load(weights: impl AsRef<Path>, vocab: impl AsRef<Path>) -> Result<Engine> {
+        let (wp, vp) = (weights.as_ref(), vocab.as_ref());
+        let vocab_bytes = std::fs::read(vp).map_err(|e| io_error("vocabulary", vp, e))?;
+        let vocab_text = String::from_utf8(vocab_bytes).map_err(|e| {
+            Error::vocab(format!("'{}' is not valid UTF-8: {}", vp.display(), e.utf8_error()))
+        })?;
+        let storage = map_file(wp)?;
+        Engine::from_storage(storage, &vocab_text)
+    }
+
+    /// Loads from memory: the weights file's bytes (taken over, not copied) and the
+    /// text of `vocab.txt`.
+    pub fn from_bytes(weights: Vec<u8>, vocab_text: &str) -> Result<Engine> {
+        Engine::from_storage(Storage::Owned(weights), vocab_text)
+    }
+
+    fn from_storage(storage: Storage, vocab_text: &str) -> Result<Engine> {
+        let st = SafeTensors::parse(storage)?;
+        let cfg = Config::from_metadata(&st)?;
+        let model = Model::build(&st, cfg)?;
+        let tokenizer = Tokenizer::from_vocab_text(vocab_text)?;
+        if tokenizer.len() != model.cfg.vocab_size {
+            return Err(Error::vocab(format!(
+                "vocabulary has {} pieces but the weights' vocab_size is {}",
+                tokenizer.len(),
+                model.cfg.vocab_size
+            )));
+        }
+        Ok(Engine { model, tokenizer })
+    }
+
+    /// The model configuration read from the weights' metadata.
+    pub fn config(&self) -> &Config {
+        &self.model.cfg
+    }
+
+    /// The tokenizer built from `vocab.txt`.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// Answers `query` given the tools JSON, with default options.
+    pub fn run(&self, query: &str, tools_json: &str) -> Result<RunResult> {
+        self.run_with(query, tools_json, &RunOptions::default())
+    }
+
+    /// Answers `query` with explicit options.
+    pub fn run_with(&self, query: &str, tools_json: &str, opts: &RunOptions) -> Result<RunResult> {
+        self.run_stream(query, tools_json, opts, |_, _| true)
+    }
+
+    /// Like [`Engine::run_with`], calling `on_token(id, piece)` for each generated
+    /// token as it is produced (`piece` is the token's text with `▁` shown as a
+    /// space). Returning `false` stops generation after that token; the result then
+    /// holds the tokens generated so far and `stop == StopReason::Callback`.
+    pub fn run_stream<F>(&self, query: &str, tools_json: &str, opts: &RunOptions, mut on_token: F) -> Result<RunResult>
+    where
+        F: FnMut(u32, &str) -> bool,
+    {
+        let tools = normalize_tools(tools_json)?;
+        let enc_ids = self.encoder_ids(query, &tools);
+        let max_new = opts
+            .max_new_tokens
+            .unwrap_or(self.model.cfg.max_dec_len)
+            .min(self.model.cfg.max_dec_len);
+        let (ids, stop) = decode::generate(
+            &self.model,
+            &self.tokenizer,
+            &enc_ids,
+            &tools.defs,
+            max_new,
+            opts.constrained,
+            &mut on_token,
+        );
+        let (text, calls) = decode::postprocess(&self.tokenizer, &ids, &tools.defs);
+        Ok(RunResult { text, calls, token_ids: ids, encoder_tokens: enc_ids.len(), stop })
+    }
+
+    /// Answers several queries, in parallel on all available cores. Results are in
+    /// input order; each item fails or succeeds on its own.
+    pub fn run_batch(&self, items: &[(&str, &str)]) -> Vec<Result<RunResult>> {
+        self.run_batch_with(items, &RunOptions::default(), 0)
+    }
+
+    /// Like [`Engine::run_batch`] with options and a thread count (`0` = all cores,
+    /// `1` = sequential on the calling thread).
+    pub fn run_batch_with(&self, items: &[(&str, &str)], opts: &RunOptions, threads: usize) -> Vec<Result<RunResult>> {
+        let threads = effective_threads(threads).min(items.len().max(1));
+        if threads <= 1 {
+            return items.iter().map(|(q, t)| self.run_with(q, t, opts)).collect();
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let mut slots: Vec<Option<Result<RunResult>>> = (0..items.len()).map(|_| None).collect();
+        let results = std::sync::Mutex::new(&mut slots);
+        std::thread::scope(|sc| {
+            for _ in 0..threads {
+                sc.spawn(|| loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= items.len() {
+                        break;
+                    }
+                    let r = self.run_with(items[i].0, items[i].1, opts);
+                    if let Ok(mut g) = results.lock() {
+                        g[i] = Some(r);
+                    }
+                });
+            }
+        });
+        slots
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(Error::new(ErrorKind::Internal, "batch worker did not finish"))))
+            .collect()
+    }
+
+    /// The encoder input ids for `query` and `tools_json` (spec A3/A4).
+    pub fn encoder_input(&self, query: &str, tools_json: &str) -> Result<Vec<u32>> {
+        let tools = normalize_tools(tools_json)?;
+        Ok(self.encoder_ids(query, &tools))
+    }
+
+    fn encoder_ids(&self, query: &str, tools: &Tools) -> Vec<u32> {
+        let q = self.tokenizer.encode(query);
+        let t = self.tokenizer.encode(&tools.text);
+        decode::encoder_input(&q, &t, self.model.cfg.max_enc_len)
+    }
+
+    fn check_ids(&self, ids: &[u32]) -> Result<()> {
+        let v = self.model.cfg.vocab_size;
+        if let Some(&bad) = ids.iter().find(|&&i| i as usize >= v) {
+            return Err(Error::argument(format!("token id {bad} is out of range (vocab_size {v})")));
+        }
+        Ok(())
+    }
+
+    /// Final-normed encoder states `[ids.len() × d_model]` for raw encoder ids
+    /// (low-level access for verification tools).
+    pub fn encoder_states(&self, ids: &[u32]) -> Result<Vec<f32>> {
+        self.check_ids(ids)?;
+        if ids.is_empty() || ids.len() > self.model.cfg.max_enc_len {
+            return Err(Error::argument(format!(
+                "encoder input must hold 1 to {} ids, got {}",
+                self.model.cfg.max_enc_len,
+                ids.len()
+            )));
+        }
+        Ok(self.model.encode(ids, &mut Scratch::default()))
+    }
+
+    /// Decoder logits (before any constraint) for each position of `dec_input`
+    /// (teacher forcing; `dec_input[0]` is normally EOS = 1), given encoder ids.
+    pub fn teacher_forced_logits(&self, enc_ids: &[u32], dec_input: &[u32]) -> Result<Vec<Vec<f32>>> {
+        self.check_ids(dec_input)?;
+        let mut s = Scratch::default();
+        let enc = self.encoder_states(enc_ids)?;
+        let mut st = DecoderState::new(&self.model, &enc, enc_ids.len(), dec_input.len(), &mut s);
+        let mut out = Vec::with_capacity(dec_input.len());
+        for (pos, &tokn) in dec_input.iter().enumerate() {
+            self.model.decode_step(tokn, pos, &mut st, &mut s);
+            out.push(st.logits.clone());
+        }
+        Ok(out)
+    }
+
+    /// Output width of the contrastive head (0 when the model has none).
+    pub fn contrastive_dim(&self) -> usize {
+        self.model.cfg.contrastive_dim
+    }
+
+    /// L2-normalised retrieval embedding of `text` (spec §2.8). Texts longer than
+    /// `max_enc_len` tokens are truncated. Fails with [`ErrorKind::Unsupported`] when
+    /// the model has no contrastive head.
+    pub fn encode_contrastive(&self, text: &str) -> Result<Vec<f32>> {
+        let mut ids = self.tokenizer.encode(text);
+        ids.truncate(self.model.cfg.max_enc_len);
+        self.model.contrastive(&ids, &mut Scratch::default()).ok_or_else(|| {
+            Error::new(ErrorKind::Unsupported, "this model has no contrastive head (encode_contrastive, retrieve_tools)")
+        })
+    }
+
+    /// Ranks `descriptions` by similarity to `query` and returns up to `top_k`
+    /// `(index, score)` pairs, best first (equal scores keep input order).
+    pub fn retrieve_tools(&self, query: &str, descriptions: &[&str], top_k: usize) -> Result<Vec<(usize, f32)>> {
+        let q = self.encode_contrastive(query)?;
+        let mut scored = Vec::with_capacity(descriptions.len());
+        for (i, d) in descriptions.iter().enumerate() {
+            let e = self.encode_contrastive(d)?;
+            let s: f32 = q.iter().zip(&e).map(|(a, b)| a * b).sum();
+            scored.push((i, s));
+        }
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+        scored.truncate(top_k);
+        Ok(scored)
+    }
+}
+
+fn effective_threads(n: usize) -> usize {
+    if n > 0 {
+        return n;
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        1
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn map_file(path: &Path) -> Result<Storage> {
+    let file = std::fs::File::open(path).map_err(|e| io_error("weights", path, e))?;
+    let len = file.metadata().map_err(|e| io_error("weights", path, e))?.len();
+    if len == 0 {
+        return Err(Error::weights(format!("'{}' is empty", path.display())));
+    }
+    // SAFETY: the map is read-only. Like every mmap-based loader, this assumes the file
+    // is not truncated or rewritten while the engine holds it (documented in README).
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| io_error("weights", path, e))?;
+    Ok(Storage::Mapped(map))
+}
+
+#[cfg(target_arch = "wasm32")]
+fn map_file(path: &Path) -> Result<Storage> {
+    std::fs::read(path).map(Storage::Owned).map_err(|e| io_error("weights", path, e))
+}
+
+#[allow(dead_code)]
+fn assert_send_sync() {
+    fn ok<T: Send + Sync>() {}
+    ok::<Engine>();
+}

@@ -1,0 +1,689 @@
+//! SentencePiece-compatible BPE tokenizer rebuilt from `vocab.txt` (spec Part A, A2; Part B §1.6, §3).
+//!
+//! `vocab.txt` has one line per id: `piece<TAB>score`. Ids 0..5 are the fixed specials
+//! (`<pad>`, `</s>`, `<s>`, `<unk>`, `<tool_call>`, `<tools>`). The pieces between id 4 and the first
+//! byte piece (`<0xHH>`) are user-defined symbols, the 256 byte pieces follow, and every other piece
+//! after the first byte piece is a normal BPE piece with its merge score.
+//!
+//! [`Tokenizer::encode`] reproduces what the `sentencepiece` library returns for a BPE model trained
+//! with the upstream options (identity normalisation, `add_dummy_prefix`, `remove_extra_whitespaces`,
+//! `byte_fallback`, user-defined symbols):
+//!
+//! 1. Normalisation: leading ASCII spaces are dropped, runs of ASCII spaces collapse into one, every
+//!    space becomes `▁` (U+2581), a `▁` is prefixed (unless nothing is left), and trailing `▁`s are
+//!    removed (including ones written literally in the text). Other whitespace (`\t`, `\n`, `\r`,
+//!    U+3000, …) is kept as ordinary characters. User-defined symbols are copied untouched.
+//! 2. Segmentation: user-defined symbols found literally (longest match) become single frozen
+//!    symbols that never merge; every other character is one symbol.
+//! 3. BPE: repeatedly merge the adjacent pair whose concatenation is a normal or user-defined piece
+//!    with the highest score (ties: leftmost pair), using a priority queue over a linked list.
+//! 4. Symbols that are pieces give their id; any other symbol is emitted as one byte piece per UTF-8
+//!    byte (`<0xHH>`), or [`UNK_ID`] when that byte piece is missing.
+
+use std::collections::{BinaryHeap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+
+use crate::{Error, ErrorKind, Result};
+
+/// Padding id (unused at inference).
+pub const PAD_ID: u32 = 0;
+/// End of sequence: decoder start token and stop token.
+pub const EOS_ID: u32 = 1;
+/// Beginning of sequence (unused by v1 inference).
+pub const BOS_ID: u32 = 2;
+/// Unknown piece; used when a byte piece is missing from the vocabulary.
+pub const UNK_ID: u32 = 3;
+/// `<tool_call>`: the first generated token.
+pub const TOOL_CALL_ID: u32 = 4;
+/// `<tools>`: separator between query and tools in the encoder input.
+pub const TOOLS_ID: u32 = 5;
+
+/// The pieces ids 0..5 must have, in order.
+const SPECIAL_PIECES: [&str; 6] = ["<pad>", "</s>", "<s>", "<unk>", "<tool_call>", "<tools>"];
+
+/// The SentencePiece whitespace meta-symbol `▁` (U+2581).
+const SPACE_SYMBOL: &str = "\u{2581}";
+
+/// Small, fast, non-cryptographic hasher for piece lookups (FNV-1a over 8-byte words).
+#[derive(Default)]
+struct PieceHasher(u64);
+
+impl Hasher for PieceHasher {
+    fn finish(&self) -> u64 {
+        // Final avalanche so the low bits used by the table are well mixed.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            h = (h ^ u64::from_le_bytes(w))
+                .wrapping_mul(0x0000_0100_0000_01b3)
+                .rotate_left(29);
+        }
+        for &b in chunks.remainder() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type PieceMap = HashMap<Box<str>, (u32, f32), BuildHasherDefault<PieceHasher>>;
+
+/// An immutable tokenizer built from `vocab.txt`. Safe to share between threads.
+#[derive(Debug, Clone)]
+pub struct Tokenizer {
+    /// Raw pieces, index = id.
+    pieces: Vec<String>,
+    /// Pieces with `▁` replaced by a space.
+    texts: Vec<String>,
+    /// Scores as written in the file.
+    scores: Vec<f32>,
+    /// Mergeable pieces (normal and user-defined) -> (id, score with -0.0 folded into 0.0).
+    merge: PieceMapDebug,
+    /// User-defined symbols (matched literally, frozen).
+    user_symbols: Vec<String>,
+    /// `user_first_byte[b]` is true when some user-defined symbol starts with byte `b`.
+    user_first_byte: [bool; 256],
+    /// Id of the byte piece `<0xHH>` for every byte, or [`UNK_ID`] when missing.
+    byte_ids: [u32; 256],
+    /// Longest mergeable piece in bytes (pairs longer than this are never looked up).
+    max_piece_len: usize,
+}
+
+/// Wrapper so `Tokenizer` can derive `Debug` without printing the whole table.
+#[derive(Clone, Default)]
+struct PieceMapDebug(PieceMap);
+
+impl std::fmt::Debug for PieceMapDebug {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<{} mergeable pieces>", self.0.len())
+    }
+}
+
+/// Parses `<0xHH>` (upper-case hex, as SentencePiece writes byte pieces) into the byte value.
+fn byte_piece_value(piece: &str) -> Option<u8> {
+    let b = piece.as_bytes();
+    if b.len() != 6 || &b[..3] != b"<0x" || b[5] != b'>' {
+        return None;
+    }
+    let hex = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    };
+    Some(hex(b[3])? * 16 + hex(b[4])?)
+}
+
+fn vocab_err(msg: String) -> Error {
+    Error::new(ErrorKind::InvalidVocab, msg)
+}
+
+/// One symbol of the BPE working list: a byte range of the normalised text.
+#[derive(Clone, Copy)]
+struct Symbol {
+    start: usize,
+    end: usize,
+    prev: usize,
+    next: usize,
+    frozen: bool,
+}
+
+const NONE: usize = usize::MAX;
+
+/// A merge candidate in the priority queue.
+struct Candidate {
+    score: f32,
+    left: usize,
+    right: usize,
+    /// Byte length of the merged piece when the candidate was made (stale check).
+    size: usize,
+}
+
+impl PartialEq for Candidate {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+impl Eq for Candidate {}
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Candidate {
+    /// Max-heap order: higher score first, then the leftmost pair.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.score
+            .total_cmp(&other.score)
+            .then_with(|| other.left.cmp(&self.left))
+    }
+}
+
+impl Tokenizer {
+    /// Parses the contents of `vocab.txt` (see the module docs) and validates it.
+    pub fn from_vocab_text(text: &str) -> Result<Tokenizer> {
+        if text.is_empty() {
+            return Err(vocab_err("vocab is empty".to_string()));
+        }
+        let body = text.strip_suffix('\n').unwrap_or(text);
+        let mut pieces: Vec<String> = Vec::new();
+        let mut scores: Vec<f32> = Vec::new();
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (idx, raw_line) in body.split('\n').enumerate() {
+            let line_no = idx + 1;
+            let line = raw_line.strip_suffix('\r').unwrap_or(raw_line);
+            if line.is_empty() {
+                return Err(vocab_err(format!(
+                    "vocab line {line_no} (id {idx}) is empty"
+                )));
+            }
+            let Some((piece, score_text)) = line.split_once('\t') else {
+                return Err(vocab_err(format!(
+                    "vocab line {line_no} (id {idx}) has no TAB between piece and score"
+                )));
+            };
+            if piece.is_empty() {
+                return Err(vocab_err(format!(
+                    "vocab line {line_no} (id {idx}) has an empty piece"
+                )));
+            }
+            let score_trim = score_text.trim();
+            let score: f32 = match score_trim.parse::<f32>() {
+                Ok(s) if s.is_finite() => s,
+                Ok(_) => {
+                    return Err(vocab_err(format!(
+                        "vocab line {line_no} (id {idx}): score {score_trim:?} is not finite"
+                    )))
+                }
+                Err(_) => {
+                    return Err(vocab_err(format!(
+                        "vocab line {line_no} (id {idx}): score {score_trim:?} is not a number"
+                    )))
+                }
+            };
+            if let Some(&first) = seen.get(piece) {
+                return Err(vocab_err(format!(
+                    "vocab piece {piece:?} is duplicated on lines {} and {line_no}",
+                    first + 1
+                )));
+            }
+            seen.insert(piece, idx);
+            pieces.push(piece.to_string());
+            scores.push(score);
+        }
+        if pieces.len() < SPECIAL_PIECES.len() {
+            return Err(vocab_err(format!(
+                "vocab has {} lines, at least {} are required (the special pieces)",
+                pieces.len(),
+                SPECIAL_PIECES.len()
+            )));
+        }
+        if u32::try_from(pieces.len()).is_err() {
+            return Err(vocab_err(format!(
+                "vocab has too many lines ({})",
+                pieces.len()
+            )));
+        }
+        for (id, want) in SPECIAL_PIECES.iter().enumerate() {
+            if pieces[id] != *want {
+                return Err(vocab_err(format!(
+                    "vocab line {} (id {id}) must be {want:?}, found {:?}",
+                    id + 1,
+                    pieces[id]
+                )));
+            }
+        }
+        drop(seen);
+
+        // Piece classes (spec §1.6): user-defined = non-byte pieces from id 4 up to the first byte
+        // piece; normal = non-byte pieces after it. Without byte pieces only ids 4 and 5 are
+        // user-defined.
+        let first_byte = pieces
+            .iter()
+            .enumerate()
+            .skip(TOOL_CALL_ID as usize)
+            .find(|(_, p)| byte_piece_value(p).is_some())
+            .map(|(i, _)| i);
+        let user_end = first_byte.unwrap_or(TOOLS_ID as usize + 1);
+
+        let mut merge = PieceMap::default();
+        let mut user_symbols = Vec::new();
+        let mut user_first_byte = [false; 256];
+        let mut byte_ids = [UNK_ID; 256];
+        let mut max_piece_len = 0usize;
+        for (id, piece) in pieces.iter().enumerate().skip(TOOL_CALL_ID as usize) {
+            if let Some(b) = byte_piece_value(piece) {
+                byte_ids[b as usize] = id as u32;
+                continue;
+            }
+            if id < user_end {
+                user_symbols.push(piece.clone());
+                user_first_byte[piece.as_bytes()[0] as usize] = true;
+            }
+            // Fold -0.0 into 0.0 so comparisons behave like C++ `<` on floats.
+            let score = scores[id] + 0.0;
+            merge.insert(piece.as_str().into(), (id as u32, score));
+            max_piece_len = max_piece_len.max(piece.len());
+        }
+        let texts = pieces
+            .iter()
+            .map(|p| p.replace(SPACE_SYMBOL, " "))
+            .collect();
+        Ok(Tokenizer {
+            pieces,
+            texts,
+            scores,
+            merge: PieceMapDebug(merge),
+            user_symbols,
+            user_first_byte,
+            byte_ids,
+            max_piece_len,
+        })
+    }
+
+    /// Number of pieces (lines of `vocab.txt`).
+    pub fn len(&self) -> usize {
+        self.pieces.len()
+    }
+
+    /// Always false: a valid vocabulary has at least the six special pieces.
+    pub fn is_empty(&self) -> bool {
+        self.pieces.is_empty()
+    }
+
+    /// The raw piece of `id` (with `▁`), or `None` when out of range.
+    pub fn piece(&self, id: u32) -> Option<&str> {
+        self.pieces.get(id as usize).map(String::as_str)
+    }
+
+    /// The piece of `id` with `▁` replaced by a space; `""` for ids out of range.
+    pub fn piece_text(&self, id: u32) -> &str {
+        self.texts.get(id as usize).map_or("", String::as_str)
+    }
+
+    /// The score of `id` as written in `vocab.txt`, or `None` when out of range.
+    pub fn score(&self, id: u32) -> Option<f32> {
+        self.scores.get(id as usize).copied()
+    }
+
+    /// Concatenates the piece texts of `ids` (ids out of range are skipped) and trims leading
+    /// Unicode whitespace (spec §3.3). Byte pieces stay literal (`<0xE2>`).
+    pub fn decode(&self, ids: &[u32]) -> String {
+        let mut out = String::new();
+        for &id in ids {
+            out.push_str(self.piece_text(id));
+        }
+        let trimmed = out.trim_start();
+        if trimmed.len() == out.len() {
+            out
+        } else {
+            trimmed.to_string()
+        }
+    }
+
+    /// Length in bytes of the longest user-defined symbol at the start of `s` (0 if none).
+    fn match_user_symbol(&self, s: &str) -> usize {
+        match s.as_bytes().first() {
+            Some(&b) if self.user_first_byte[b as usize] => self
+                .user_symbols
+                .iter()
+                .filter(|u| s.starts_with(u.as_str()))
+                .map(|u| u.len())
+                .max()
+                .unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    /// Length in bytes of the next normalisation unit of `s` (a user-defined symbol or one char).
+    fn unit_len(&self, s: &str) -> usize {
+        let u = self.match_user_symbol(s);
+        if u > 0 {
+            return u;
+        }
+        s.chars().next().map_or(0, char::len_utf8)
+    }
+
+    /// SentencePiece normalisation with identity rules (see the module docs).
+    fn normalize(&self, text: &str) -> String {
+        let mut rest = text;
+        // Drop leading spaces (units that are exactly " ").
+        while rest.starts_with(' ') && self.unit_len(rest) == 1 {
+            rest = &rest[1..];
+        }
+        let mut out = String::with_capacity(text.len() + text.len() / 2 + 3);
+        if rest.is_empty() {
+            return out;
+        }
+        out.push_str(SPACE_SYMBOL);
+        let mut prev_space = true;
+        while !rest.is_empty() {
+            let n = self.unit_len(rest).max(1);
+            let Some(unit) = rest.get(..n) else { break };
+            rest = &rest[n..];
+            let mut sp = unit;
+            if prev_space {
+                sp = sp.trim_start_matches(' ');
+            }
+            if sp.is_empty() {
+                continue;
+            }
+            for c in sp.chars() {
+                if c == ' ' {
+                    out.push_str(SPACE_SYMBOL);
+                } else {
+                    out.push(c);
+                }
+            }
+            prev_space = sp.ends_with(' ');
+        }
+        while let Some(s) = out.strip_suffix(SPACE_SYMBOL) {
+            let l = s.len();
+            out.truncate(l);
+        }
+        out
+    }
+
+    /// Encodes `text` exactly as `sentencepiece` does (no BOS/EOS added).
+    pub fn encode(&self, text: &str) -> Vec<u32> {
+        let norm = self.normalize(text);
+        if norm.is_empty() {
+            return Vec::new();
+        }
+
+        // Initial segmentation: frozen user-defined symbols, otherwise one char per symbol.
+        let mut syms: Vec<Symbol> = Vec::with_capacity(norm.len());
+        let mut pos = 0usize;
+        while pos < norm.len() {
+            let Some(rest) = norm.get(pos..) else { break };
+            let u = self.match_user_symbol(rest);
+            let (len, frozen) = if u > 0 {
+                (u, true)
+            } else {
+                (rest.chars().next().map_or(1, char::len_utf8), false)
+            };
+            let i = syms.len();
+            syms.push(Symbol {
+                start: pos,
+                end: pos + len,
+                prev: if i == 0 { NONE } else { i - 1 },
+                next: i + 1,
+                frozen,
+            });
+            pos += len;
+        }
+        if let Some(last) = syms.last_mut() {
+            last.next = NONE;
+        }
+
+        let mut heap: BinaryHeap<Candidate> = BinaryHeap::with_capacity(syms.len());
+        let merge = &self.merge.0;
+        let max_len = self.max_piece_len;
+        let try_pair =
+            |syms: &[Symbol], heap: &mut BinaryHeap<Candidate>, left: usize, right: usize| {
+                if left == NONE || right == NONE {
+                    return;
+                }
+                let (l, r) = (syms[left], syms[right]);
+                if l.frozen || r.frozen {
+                    return;
+                }
+                let size = r.end - l.start;
+                if size > max_len {
+                    return;
+                }
+                if let Some(s) = norm.get(l.start..r.end) {
+                    if let Some(&(_, score)) = merge.get(s) {
+                        heap.push(Candidate {
+                            score,
+                            left,
+                            right,
+                            size,
+                        });
+                    }
+                }
+            };
+
+        for i in 1..syms.len() {
+            try_pair(&syms, &mut heap, i - 1, i);
+        }
+
+        while let Some(c) = heap.pop() {
+            let (l, r) = (syms[c.left], syms[c.right]);
+            // Skip candidates made stale by earlier merges.
+            if l.start == l.end
+                || r.start == r.end
+                || l.next != c.right
+                || r.end - l.start != c.size
+            {
+                continue;
+            }
+            syms[c.left].end = r.end;
+            syms[c.left].next = r.next;
+            if r.next != NONE {
+                syms[r.next].prev = c.left;
+            }
+            syms[c.right].start = r.end;
+            syms[c.right].end = r.end;
+            let prev = syms[c.left].prev;
+            try_pair(&syms, &mut heap, prev, c.left);
+            let next = syms[c.left].next;
+            try_pair(&syms, &mut heap, c.left, next);
+        }
+
+        let mut ids = Vec::with_capacity(syms.len());
+        let mut i = if syms.is_empty() { NONE } else { 0 };
+        while i != NONE {
+            let s = syms[i];
+            let piece = norm.get(s.start..s.end).unwrap_or("");
+            match merge.get(piece) {
+                Some(&(id, _)) => ids.push(id),
+                None => ids.extend(piece.bytes().map(|b| self.byte_ids[b as usize])),
+            }
+            i = s.next;
+        }
+        ids
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPECIALS: &str =
+        "<pad>\t0.0\n</s>\t0.0\n<s>\t0.0\n<unk>\t0.0\n<tool_call>\t0.0\n<tools>\t0.0\n";
+
+    /// Specials + all 256 byte pieces + the given normal pieces (scores -0, -1, -2, ...).
+    fn vocab_with(normals: &[&str]) -> String {
+        let mut v = String::from(SPECIALS);
+        for b in 0..=255u32 {
+            v.push_str(&format!("<0x{b:02X}>\t0.0\n"));
+        }
+        for (i, p) in normals.iter().enumerate() {
+            v.push_str(&format!("{p}\t{}\n", -(i as f64)));
+        }
+        v
+    }
+
+    fn tok(normals: &[&str]) -> Tokenizer {
+        Tokenizer::from_vocab_text(&vocab_with(normals)).expect("valid vocab")
+    }
+
+    fn id_of(t: &Tokenizer, piece: &str) -> u32 {
+        (0..t.len() as u32)
+            .find(|&i| t.piece(i) == Some(piece))
+            .expect("piece exists")
+    }
+
+    fn pieces(t: &Tokenizer, ids: &[u32]) -> Vec<String> {
+        ids.iter()
+            .map(|&i| t.piece(i).unwrap_or("?").to_string())
+            .collect()
+    }
+
+    #[test]
+    fn specials_and_accessors() {
+        let t = tok(&["▁a", "a", "▁"]);
+        assert_eq!(t.len(), 6 + 256 + 3);
+        assert_eq!(t.piece(TOOLS_ID), Some("<tools>"));
+        assert_eq!(t.piece(10_000), None);
+        assert_eq!(t.piece_text(262), " a");
+        assert_eq!(t.piece_text(10_000), "");
+        assert_eq!(t.score(263), Some(-1.0));
+        assert_eq!(t.score(99_999), None);
+        assert_eq!(t.decode(&[262, 262, 99_999, 6]), "a a<0x00>");
+        assert_eq!(t.decode(&[TOOL_CALL_ID]), "<tool_call>");
+    }
+
+    #[test]
+    fn bpe_highest_score_wins() {
+        // "ab" (score -2) beats "bc" (score -3): a b c -> ab c
+        let t = tok(&["▁", "a", "b", "c", "ab", "bc"]);
+        // scores: ▁ 0, a -1, b -2, c -3, ab -4, bc -5
+        let ids = t.encode("abc");
+        assert_eq!(pieces(&t, &ids), ["▁", "ab", "c"]);
+        let t = tok(&["▁", "a", "b", "c", "bc", "ab"]);
+        assert_eq!(pieces(&t, &t.encode("abc")), ["▁", "a", "bc"]);
+    }
+
+    #[test]
+    fn bpe_ties_go_leftmost() {
+        // "aa" can merge at (0,1) or (1,2) with the same score: leftmost first -> aa a
+        let t = tok(&["▁", "a", "aa"]);
+        assert_eq!(pieces(&t, &t.encode("aaa")), ["▁", "aa", "a"]);
+        assert_eq!(pieces(&t, &t.encode("aaaaa")), ["▁", "aa", "aa", "a"]);
+        let t = tok(&["▁", "a", "aa", "aaaa"]);
+        assert_eq!(pieces(&t, &t.encode("aaaaa")), ["▁", "aaaa", "a"]);
+    }
+
+    #[test]
+    fn merges_chain_through_intermediate_pieces() {
+        let t = tok(&["▁h", "el", "▁hel", "lo", "▁hello", "▁", "h", "e", "l", "o"]);
+        assert_eq!(pieces(&t, &t.encode("hello")), ["▁hello"]);
+        assert_eq!(
+            pieces(&t, &t.encode("  hello   hello  ")),
+            ["▁hello", "▁hello"]
+        );
+    }
+
+    #[test]
+    fn byte_fallback_and_missing_bytes() {
+        let t = tok(&["▁", "a"]);
+        let ids = t.encode("aé");
+        assert_eq!(pieces(&t, &ids), ["▁", "a", "<0xC3>", "<0xA9>"]);
+        // A vocab without the byte pieces falls back to UNK.
+        let mut v = String::from(SPECIALS);
+        v.push_str("<0x41>\t0.0\n▁\t-0.0\nb\t-1.0\n");
+        let t = Tokenizer::from_vocab_text(&v).expect("valid");
+        assert_eq!(t.encode("bAé"), vec![7, 8, 6, UNK_ID, UNK_ID]);
+    }
+
+    #[test]
+    fn whitespace_normalisation() {
+        let t = tok(&["▁", "a", "b", "▁a", "▁b"]);
+        let a = id_of(&t, "▁a");
+        let b = id_of(&t, "▁b");
+        assert_eq!(t.encode(""), Vec::<u32>::new());
+        assert_eq!(t.encode("    "), Vec::<u32>::new());
+        assert_eq!(t.encode("  a   b  "), vec![a, b]);
+        // Tabs and newlines are ordinary characters (byte fallback here).
+        let ids = t.encode("a\tb\n");
+        assert_eq!(pieces(&t, &ids), ["▁a", "<0x09>", "b", "<0x0A>"]);
+        // Literal ▁ at the end is stripped like a space.
+        assert_eq!(t.encode("a▁▁"), vec![a]);
+        assert_eq!(t.encode("▁"), Vec::<u32>::new());
+        assert_eq!(t.encode("▁a"), vec![id_of(&t, "▁"), a]);
+    }
+
+    #[test]
+    fn user_symbols_are_frozen() {
+        let t = tok(&[
+            "▁", "<", "t", "o", "l", "s", ">", "▁<", "<t", "s>", "ls", "ool",
+        ]);
+        let sp = id_of(&t, "▁");
+        assert_eq!(t.encode("<tools>"), vec![sp, TOOLS_ID]);
+        assert_eq!(
+            t.encode("<tools><tool_call>"),
+            vec![sp, TOOLS_ID, TOOL_CALL_ID]
+        );
+        assert_eq!(t.encode(" <tools> "), vec![sp, TOOLS_ID]);
+        let ids = t.encode("<tool");
+        assert_eq!(pieces(&t, &ids), ["▁<", "t", "o", "o", "l"]);
+    }
+
+    #[test]
+    fn extra_user_symbols_longest_match() {
+        let mut v = String::from(SPECIALS);
+        v.push_str("<tool\t0.0\n");
+        for b in 0..=255u32 {
+            v.push_str(&format!("<0x{b:02X}>\t0.0\n"));
+        }
+        v.push_str("▁\t-0.0\n");
+        let t = Tokenizer::from_vocab_text(&v).expect("valid");
+        assert_eq!(t.encode("<tools><tool"), vec![263, TOOLS_ID, 6]);
+    }
+
+    #[test]
+    fn long_input_is_fast() {
+        let t = tok(&["▁", "a", "b", "ab", "abab", "▁ab", "ba"]);
+        let text: String = "ab".repeat(60_000) + &" a".repeat(20_000);
+        let start = std::time::Instant::now();
+        let ids = t.encode(&text);
+        assert!(!ids.is_empty());
+        assert!(start.elapsed().as_secs_f64() < 2.0);
+        assert_eq!(t.decode(&ids).len(), text.len());
+    }
+
+    #[test]
+    fn vocab_errors() {
+        let err = |s: &str| Tokenizer::from_vocab_text(s).expect_err("must fail");
+        assert_eq!(err("").kind(), ErrorKind::InvalidVocab);
+        assert!(err("<pad>\t0.0\n").message().contains("at least 6"));
+        let base = vocab_with(&["a"]);
+        assert!(err(&(base.clone() + "b\n")).message().contains("no TAB"));
+        assert!(err(&(base.clone() + "\t1.0\n"))
+            .message()
+            .contains("empty piece"));
+        assert!(err(&(base.clone() + "b\tx\n"))
+            .message()
+            .contains("not a number"));
+        assert!(err(&(base.clone() + "b\tinf\n"))
+            .message()
+            .contains("not finite"));
+        assert!(err(&(base.clone() + "b\tNaN\n"))
+            .message()
+            .contains("not finite"));
+        assert!(err(&(base.clone() + "\nb\t1.0\n"))
+            .message()
+            .contains("is empty"));
+        let dup = err(&(base.clone() + "a\t-5.0\n"));
+        assert!(
+            dup.message().contains("263") && dup.message().contains("264"),
+            "{}",
+            dup.message()
+        );
+        let wrong = SPECIALS.replace("<tools>", "<tool>");
+        assert!(err(&wrong).message().contains("id 5"));
+        // CRLF and a missing final newline are fine.
+        let crlf = base.replace('\n', "\r\n");
+        assert_eq!(Tokenizer::from_vocab_text(&crlf).expect("crlf").len(), 263);
+        assert_eq!(
+            Tokenizer::from_vocab_text(base.trim_end())
+                .expect("no final newline")
+                .len(),
+            263
+        );
+    }
+}
