@@ -278,6 +278,9 @@ impl ConstrainedDecoder {
             JsonState::InName => &self.names,
             JsonState::InArgKey => self.params.get(self.machine.current_function.as_str())?,
         };
+        if trie.is_empty() {
+            return None;
+        }
         let node = trie.walk(&self.machine.buf)?;
         Some((trie, node))
     }
@@ -388,7 +391,7 @@ mod tests {
 
     #[test]
     fn choose_masks_names_and_keys() {
-        let keys = vec!["location".to_string(), "unit".to_string()];
+        let keys = ["location".to_string(), "unit".to_string()];
         let none: Vec<String> = vec![];
         let mut d = ConstrainedDecoder::new([("get_weather", &keys[..]), ("ping", &none[..])]);
         let table = ["</s>", "get", "_", "weather", "\",\"", "location", "zzz", "p", "unit"];
@@ -423,7 +426,7 @@ mod tests {
         assert_eq!(d.machine().state(), JsonState::InArgKey);
         assert_eq!(d.choose(&[1.0, 5.0], texts(&table)), 1);
         // A name off the trie (after a fallback) leaves keys unconstrained.
-        let keys = vec!["a".to_string()];
+        let keys = ["a".to_string()];
         let mut d = ConstrainedDecoder::new([("f", &keys[..])]);
         d.update(b"[{\"name\":\"");
         d.update(b"g\",\"arguments\":{\"");
@@ -432,8 +435,8 @@ mod tests {
 
     #[test]
     fn snake_collision_later_keys_win() {
-        let k1 = vec!["a".to_string()];
-        let k2 = vec!["b".to_string()];
+        let k1 = ["a".to_string()];
+        let k2 = ["b".to_string()];
         let mut d = ConstrainedDecoder::new([("get_x", &k1[..]), ("get_x", &k2[..])]);
         d.update(b"[{\"name\":\"get_x\",\"arguments\":{\"");
         let table = ["a", "b"];

@@ -4,6 +4,8 @@
 //! and instantiated for several instruction sets (AVX-512, AVX2+FMA, baseline), picked
 //! at run time; the compiler vectorises the fixed-width inner loops.
 
+#![allow(clippy::needless_range_loop)]
+
 use crate::loader::bf16_to_f32;
 
 /// A packed INT4 projection `y = x · Ŵ`, `Ŵ[r,o] = q[r,o] · scale[r / gs, o]`.
@@ -154,16 +156,80 @@ fn gemm_body<const FMA: bool>(
     }
 }
 
+/// Few rows (the decoder): decode each packed byte once and use it for every row,
+/// accumulating `Σ q·x` per group and scaling once per group.
+#[inline(always)]
+fn gemm_direct<const FMA: bool>(x: &[f32], rows: usize, q: &QMatrix, bytes: &[u8], y: &mut [f32]) {
+    const W: usize = 16;
+    const R: usize = 4;
+    let (inf, out) = (q.in_feat, q.out_feat);
+    let pairs = inf.div_ceil(2);
+    let pairs_per_group = q.gs.div_ceil(2).max(1);
+    debug_assert!(rows <= R);
+    let mut xr = [[0f32; 2]; R];
+    let mut c0 = 0;
+    while c0 < out {
+        let width = W.min(out - c0);
+        let mut acc = [[0f32; W]; R];
+        let mut p = 0;
+        while p < pairs {
+            let g = (2 * p) / q.gs;
+            let pend = ((g + 1) * pairs_per_group).min(pairs);
+            let mut gacc = [[0f32; W]; R];
+            while p < pend {
+                let row = &bytes[p * out + c0..p * out + c0 + width];
+                let mut lo = [0f32; W];
+                let mut hi = [0f32; W];
+                for c in 0..width {
+                    let b = row[c];
+                    lo[c] = (((b << 4) as i8) >> 4) as f32;
+                    hi[c] = ((b as i8) >> 4) as f32;
+                }
+                for r in 0..rows {
+                    xr[r][0] = x[r * inf + 2 * p];
+                    xr[r][1] = if 2 * p + 1 < inf { x[r * inf + 2 * p + 1] } else { 0.0 };
+                    for c in 0..W {
+                        let t = madd::<FMA>(lo[c], xr[r][0], gacc[r][c]);
+                        gacc[r][c] = madd::<FMA>(hi[c], xr[r][1], t);
+                    }
+                }
+                p += 1;
+            }
+            let sc = &q.scales[g * out + c0..g * out + c0 + width];
+            let mut s = [0f32; W];
+            s[..width].copy_from_slice(sc);
+            for r in 0..rows {
+                for c in 0..W {
+                    acc[r][c] = madd::<FMA>(gacc[r][c], s[c], acc[r][c]);
+                }
+            }
+        }
+        for r in 0..rows {
+            y[r * out + c0..r * out + c0 + width].copy_from_slice(&acc[r][..width]);
+        }
+        c0 += W;
+    }
+}
+
+#[inline(always)]
+fn gemm_any<const FMA: bool>(x: &[f32], rows: usize, q: &QMatrix, b: &[u8], y: &mut [f32], p: &mut Vec<f32>) {
+    if rows <= 4 {
+        gemm_direct::<FMA>(x, rows, q, b, y)
+    } else {
+        gemm_body::<FMA>(x, rows, q, b, y, p)
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn gemm_avx512(x: &[f32], rows: usize, q: &QMatrix, b: &[u8], y: &mut [f32], p: &mut Vec<f32>) {
-    gemm_body::<true>(x, rows, q, b, y, p)
+    gemm_any::<true>(x, rows, q, b, y, p)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn gemm_avx2(x: &[f32], rows: usize, q: &QMatrix, b: &[u8], y: &mut [f32], p: &mut Vec<f32>) {
-    gemm_body::<true>(x, rows, q, b, y, p)
+    gemm_any::<true>(x, rows, q, b, y, p)
 }
 
 /// `y[rows × out] = x[rows × in] · Ŵ`, overwriting `y`. `bytes` are the packed codes,
@@ -184,7 +250,7 @@ pub(crate) fn gemm_i4(
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
         Isa::Avx2 => unsafe { gemm_avx2(x, rows, q, bytes, y, panel) },
-        _ => gemm_body::<false>(x, rows, q, bytes, y, panel),
+        _ => gemm_any::<false>(x, rows, q, bytes, y, panel),
     }
 }
 
@@ -395,7 +461,7 @@ mod tests {
             seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             ((seed >> 33) as f32 / (1u64 << 31) as f32) * 2.0 - 1.0
         };
-        for &(inf, out, rows) in &[(64usize, 48usize, 5usize), (20, 7, 1), (96, 33, 9), (512, 256, 3)] {
+        for &(inf, out, rows) in &[(64usize, 48usize, 5usize), (20, 7, 1), (22, 5, 2), (96, 33, 9), (512, 256, 3), (512, 40, 4)] {
             let w: Vec<f32> = (0..inf * out).map(|_| rnd()).collect();
             let x: Vec<f32> = (0..rows * inf).map(|_| rnd()).collect();
             let (bytes, scales, deq) = pack(&w, inf, out);

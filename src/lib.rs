@@ -38,6 +38,7 @@
 mod api;
 mod config;
 pub mod constrain;
+pub mod ffi;
 mod decode;
 mod error;
 pub mod kernels;

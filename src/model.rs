@@ -1,6 +1,8 @@
 //! The Needle v1 network: weight tables built from the tensor table, the encoder, the
 //! cross-attention key/value precomputation and the KV-cached decoder step.
 
+#![allow(clippy::needless_range_loop)]
+
 use crate::config::{Activation, Config};
 use crate::kernels::{self, QMatrix};
 use crate::loader::{read_floats, Dtype, SafeTensors, Storage, TensorInfo};

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Deterministic (query, tools) cases for the needle-rs / NumPy-reference parity suite.
 
-560 cases: ids 0-399 on `small`, 400-499 on the tiny variants (20 each), 500-559 on `full`.
+600 cases: ids 0-399 on `small`, 400-499 on the tiny variants (20 each), 500-559 on `full`,
+560-599 on `script` (the scripted model that writes JSON tool calls, so the constrained-decoding
+masks of spec §5 are exercised; these add prefix-shadowing names and snake-case collisions).
 Each case is built from its own `random.Random(seed + id)`, so editing one case never shifts
 the others. Tools are compact ASCII JSON (as json.dumps(separators=(",", ":")) writes it, with
 integers only), so needle-rs feeds the encoder the same text as libneedle (spec A4):
@@ -130,6 +132,14 @@ def words_to_name(words, conv):
     return "".join(parts)
 
 
+def snake_words(name):
+    import re
+    s = re.sub(r"[^a-zA-Z0-9]+", "_", name)
+    s = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s)
+    s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", s)
+    return [w for w in s.lower().split("_") if w]
+
+
 def make_desc(rng, lo, hi):
     n = rng.randint(lo, hi)
     w = [rng.choice(DESC_WORDS) for _ in range(n)]
@@ -153,8 +163,8 @@ def make_param(rng, style):
     return p
 
 
-def make_tool(rng, conv, style, used_snakes):
-    for _ in range(50):
+def make_tool(rng, conv, style, used_snakes, words=None):
+    for _ in range(0 if words else 50):
         words = [rng.choice(VERBS), rng.choice(NOUNS)]
         r = rng.random()
         if r < 0.25:
@@ -164,7 +174,7 @@ def make_tool(rng, conv, style, used_snakes):
         snake = "_".join(words)
         if snake not in used_snakes:
             break
-    used_snakes.add(snake)
+    used_snakes.add("_".join(words))
     name = words_to_name(words, conv)
     nparams = rng.choice([0, 1, 1, 2, 2, 2, 3, 3, 4, 5, 6, 7, 8])
     keys = rng.sample(PARAM_KEYS, nparams)
@@ -203,7 +213,9 @@ def preset_for(n):
         return "small"
     if n < 500:
         return TINY_PRESETS[(n - 400) % len(TINY_PRESETS)]
-    return "full"
+    if n < 560:
+        return "full"
+    return "script"
 
 
 CONVS = ["snake", "camel", "pascal", "upper", "kebab"]
@@ -225,6 +237,19 @@ def make_case(n):
     for _ in range(ntools):
         c = conv if rng.random() < 0.8 else rng.choice(CONVS)   # some mixed-convention cases
         tools.append(make_tool(rng, c, style, used))
+    if preset == "script":
+        # name-trie edge cases: a prefix-shadowing name and a snake-case collision
+        for kind in ("shadow", "collide"):
+            if rng.random() < 0.3:
+                base = tools[rng.randrange(len(tools))]
+                fn = base.get("function", base)
+                words = snake_words(fn["name"])
+                if kind == "shadow":
+                    words = words + [rng.choice(["info", "details", "list", "v2"])]
+                    c = conv
+                else:
+                    c = rng.choice([x for x in CONVS if words_to_name(words, x) != fn["name"]])
+                tools.insert(rng.randrange(len(tools) + 1), make_tool(rng, c, style, used, words))
     r = rng.random()
     if n % 97 == 13:
         query = ""
@@ -242,14 +267,14 @@ def make_case(n):
     return {"id": n, "preset": preset, "query": query, "tools": tools_json}
 
 
-def make_cases(count=560):
+def make_cases(count=600):
     return [make_case(n) for n in range(count)]
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out")
-    ap.add_argument("--count", type=int, default=560)
+    ap.add_argument("--count", type=int, default=600)
     a = ap.parse_args()
     cases = make_cases(a.count)
     if a.out:

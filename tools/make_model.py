@@ -25,6 +25,7 @@ Usage:
 import argparse
 import hashlib
 import json
+import math
 import os
 import struct
 import sys
@@ -37,8 +38,15 @@ MANIFEST = os.path.join(ROOT, "tests", "fixtures", "models.json")
 DEFAULTS = dict(
     d_model=64, heads=4, kv_heads=2, enc_layers=2, dec_layers=2, vocab_size=8192,
     max_enc_len=1024, max_dec_len=32, ffn_dim=0, activation="drelu",
-    contrastive_dim=0, norm_dtype="F32", seed=1, rope_theta=10000.0,
+    contrastive_dim=0, norm_dtype="F32", seed=1, rope_theta=10000.0, script="",
 )
+
+# stand-in vocabulary ids of parameter-key pieces and tool-name noun pieces (preset "script")
+_SCRIPT_KEYS = [492, 531, 392, 379, 442, 802, 525, 798, 864, 828, 595, 540, 468, 853, 406, 1077, 491,
+                1352, 687, 1341, 851, 1384, 1302, 588, 1135, 974, 840, 651, 643, 845, 829, 900, 664]
+_SCRIPT_NOUNS = [1261, 1200, 579, 1227, 1220, 1233, 1507, 2573, 553, 753, 515, 2185, 1221, 501, 2355,
+                 2306, 765, 2301, 1640, 2438, 1259, 805, 797, 1219, 1242, 968, 755, 421, 603, 2638,
+                 1151, 7428, 1116, 2406, 2486, 1580, 1555, 453, 1586, 1547, 477]
 
 _TINY = dict(d_model=64, heads=4, kv_heads=2, enc_layers=2, dec_layers=2, max_enc_len=256, seed=11)
 PRESETS = {
@@ -51,7 +59,19 @@ PRESETS = {
     "full": dict(d_model=512, heads=8, kv_heads=4, enc_layers=12, dec_layers=8, max_enc_len=1024, seed=31),
     "full-head": dict(d_model=512, heads=8, kv_heads=4, enc_layers=12, dec_layers=8, max_enc_len=1024,
                       contrastive_dim=128, seed=31),
+    # Scripted model for the constrained-decoding path (see apply_script). Token ids are those of
+    # the stand-in vocabulary tests/fixtures/vocab/stand-in.model: the JSON skeleton
+    # 1 </s> -> 4 <tool_call> -> 313 '\u2581[{"' -> 292 'name' -> 264 '":"' -> 2296 'Paris' -> 385 '"}}]'
+    # -> 1, 265 '","' -> 354 'arguments' -> 271 '":{"'; parameter-key pieces (city, date, ...) -> 264
+    # '":"'; tool-name noun pieces (weather, flight, ...) -> 265 '","'.
+    "script": dict(d_model=128, heads=4, kv_heads=2, enc_layers=2, dec_layers=2, max_enc_len=256,
+                   max_dec_len=48, ffn_dim=96, activation="drelu", seed=41,
+                   script=",".join(["1:4,4:313,313:292,292:264,264:2296,2296:385,385:1,265:354,354:271"]
+                                   + ["%d:264" % i for i in _SCRIPT_KEYS]
+                                   + ["%d:265" % i for i in _SCRIPT_NOUNS])),
 }
+SCRIPT_PIECES = {1: "</s>", 4: "<tool_call>", 313: '▁[{"', 292: "name", 264: '":"', 2296: "Paris",
+                 385: '"}}]', 265: '","', 354: "arguments", 271: '":{"'}
 
 # CLI flag <-> config field
 FLAGS = [
@@ -61,6 +81,7 @@ FLAGS = [
     ("--max-dec-len", "max_dec_len", int), ("--ffn-dim", "ffn_dim", int),
     ("--activation", "activation", str), ("--contrastive-dim", "contrastive_dim", int),
     ("--norm-dtype", "norm_dtype", str), ("--seed", "seed", int), ("--rope-theta", "rope_theta", float),
+    ("--script", "script", str),
 ]
 
 
@@ -74,6 +95,8 @@ def cli_args(cfg):
     """Explicit CLI arguments that reproduce ``cfg`` without a preset."""
     out = []
     for flag, key, _ in FLAGS:
+        if key == "script" and not cfg[key]:
+            continue
         out += [flag, str(cfg[key])]
     return out
 
@@ -145,6 +168,17 @@ def validate(cfg):
         raise SystemExit("contrastive head needs d_model divisible by 4")
 
 
+def parse_script(spec):
+    """"a:b,c:d" -> [(a, b), (c, d)] (token transitions of a scripted model)."""
+    out = []
+    for item in str(spec or "").split(","):
+        item = item.strip()
+        if item:
+            a, b = item.split(":")
+            out.append((int(a), int(b)))
+    return out
+
+
 def build_model(cfg):
     """Return the file bytes for configuration ``cfg``."""
     validate(cfg)
@@ -153,21 +187,19 @@ def build_model(cfg):
     hd = D // H
     ffn = cfg["ffn_dim"] > 0
     nd = cfg["norm_dtype"]
-    w = Writer()
+    T = {}   # name -> [kind, f32 array]; insertion order = emission order = draw order
 
     def f32(a):
         return np.asarray(a, dtype=np.float32)
 
     def vec(name, n, mean, std):
-        w.add(name, nd, [n], encode_vector(f32(rng.normal(mean, std, n)), nd))
+        T[name] = ["vec", f32(rng.normal(mean, std, n))]
 
     def gate(name):
-        w.add(name, nd, [1], encode_vector(f32(rng.normal(0.0, 0.5, 1)), nd))
+        T[name] = ["vec", f32(rng.normal(0.0, 0.5, 1))]
 
     def proj(name, n_in, n_out):
-        packed, scale = quantize_int4(f32(rng.normal(0.0, 0.1, (n_in, n_out))))
-        w.add(name, "I4", packed.shape, packed.tobytes())
-        w.add(name + ".scale", "F32", scale.shape, scale.astype("<f4").tobytes())
+        T[name] = ["proj", f32(rng.normal(0.0, 0.1, (n_in, n_out)))]
 
     def attn(prefix):
         proj(prefix + ".wq", D, H * hd)
@@ -184,8 +216,7 @@ def build_model(cfg):
         proj(prefix + ".ffn.up_proj", D, cfg["ffn_dim"])
         proj(prefix + ".ffn.down_proj", cfg["ffn_dim"], D)
 
-    emb = f32(rng.normal(0.0, 0.05, (V, D)))
-    w.add("embedding", "BF16", [V, D], bf16_truncate(emb).tobytes())
+    T["embedding"] = ["emb", f32(rng.normal(0.0, 0.05, (V, D)))]
     vec("encoder_final_norm", D, 0.0, 0.1)
     vec("decoder_final_norm", D, -1.0, 1.0)
     for i in range(cfg["enc_layers"]):
@@ -207,12 +238,26 @@ def build_model(cfg):
             ffn_block(p)
     if cfg["contrastive_dim"]:
         Dh, C = D // 4, cfg["contrastive_dim"]
-        k1 = f32(rng.normal(0.0, 0.1, (D, Dh)))
-        b1 = f32(rng.normal(0.0, 0.1, Dh))
-        k2 = f32(rng.normal(0.0, 0.1, (Dh, C)))
-        w.add("contrastive_hidden_kernel", "F32", [D, Dh], k1.astype("<f4").tobytes())
-        w.add("contrastive_hidden_bias", "F32", [Dh], b1.astype("<f4").tobytes())
-        w.add("contrastive_proj_kernel", "F32", [Dh, C], k2.astype("<f4").tobytes())
+        T["contrastive_hidden_kernel"] = ["f32", f32(rng.normal(0.0, 0.1, (D, Dh)))]
+        T["contrastive_hidden_bias"] = ["f32", f32(rng.normal(0.0, 0.1, Dh))]
+        T["contrastive_proj_kernel"] = ["f32", f32(rng.normal(0.0, 0.1, (Dh, C)))]
+
+    script = parse_script(cfg.get("script"))
+    if script:
+        apply_script(T, cfg, script)
+
+    w = Writer()
+    for name, (kind, a) in T.items():
+        if kind == "emb":
+            w.add(name, "BF16", a.shape, bf16_truncate(a).tobytes())
+        elif kind == "vec":
+            w.add(name, nd, a.shape, encode_vector(a, nd))
+        elif kind == "proj":
+            packed, scale = quantize_int4(a)
+            w.add(name, "I4", packed.shape, packed.tobytes())
+            w.add(name + ".scale", "F32", scale.shape, scale.astype("<f4").tobytes())
+        else:
+            w.add(name, "F32", a.shape, a.astype("<f4").tobytes())
 
     meta = {
         "d_model": D, "num_heads": H, "num_kv_heads": K,
@@ -224,6 +269,44 @@ def build_model(cfg):
         "rope_theta": float(cfg["rope_theta"]),
     }
     return w.serialize(meta)
+
+
+def apply_script(T, cfg, script):
+    """Turn a random model into a "scripted" one that walks the token chain ``script``
+    (pairs current -> next) and otherwise behaves like a noisy random model.
+
+    Decoder layer 0's FFN (DReLU) holds one hidden unit per transition: its gate and up columns
+    are the unit direction of E[current] / sqrt(D) (activation 1 for exactly that token, about
+    1/D for others) and its down row is 40 * unit(E[next]); decoder_final_norm is near zero
+    (1 + gamma ~ 1) so the tied head ranks E[next] first. Attention gates are lowered (mean
+    -2) so encoder context perturbs, but does not override, the script. Every other token
+    mostly predicts itself plus context noise, so in constrained states (spec §5) the mask
+    picks among the allowed ids: this exercises the name/key tries with realistic traces such
+    as <tool_call> [{"name":" <masked name tokens> ","arguments":{" <masked keys> ...
+    """
+    D = cfg["d_model"]
+    Fd = cfg["ffn_dim"]
+    if Fd < len(script) or cfg["dec_layers"] < 1 or cfg["activation"] not in ("drelu",):
+        raise SystemExit("a script needs ffn_dim >= transitions, >= 1 decoder layer, activation drelu")
+    E = (bf16_truncate(T["embedding"][1]).astype(np.uint32) << np.uint32(16)).view(np.float32)
+    for name, ent in T.items():
+        if name.endswith("attn_gate"):
+            ent[1] = (ent[1] - np.float32(2.0)).astype(np.float32)
+        elif name.endswith("ffn_gate"):
+            ent[1] = np.full(1, -6.0 if name != "decoder.0.ffn_gate" else 8.0, np.float32)
+    T["decoder_final_norm"][1] = ((T["decoder_final_norm"][1] + np.float32(1.0)) * np.float32(0.1)).astype(np.float32)
+    T["decoder.0.ffn_norm"][1] = np.zeros(D, np.float32)
+    gp = np.zeros((D, Fd), np.float32)
+    dp = np.zeros((Fd, D), np.float32)
+    for i, (a, b) in enumerate(script):
+        ea, eb = E[a].astype(np.float64), E[b].astype(np.float64)
+        na = math.sqrt(math.fsum(ea * ea))        # exactly rounded: same bytes on every machine
+        nb = math.sqrt(math.fsum(eb * eb))
+        gp[:, i] = ea / (na * math.sqrt(D))
+        dp[i, :] = 40.0 * eb / nb
+    T["decoder.0.ffn.gate_proj"][1] = gp
+    T["decoder.0.ffn.up_proj"][1] = gp.copy()
+    T["decoder.0.ffn.down_proj"][1] = dp
 
 
 def write_file(path, data):

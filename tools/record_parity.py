@@ -2,7 +2,8 @@
 """Record the parity fixtures under tests/fixtures/parity/ from the NumPy reference and needle-rs.
 
   cases.jsonl        one line per case of tools/gen_parity_cases.py: encoder ids, reference greedy
-                     ids / margins / text, needle-rs run_stream ids and text
+                     ids / margins (one per decode step, incl. the EOS step; 1e9 = only one
+                     allowed id) / masked steps / text, needle-rs run_stream ids and text
   logits.jsonl       teacher-forced logits summaries (top-20, every 61st id, max/min/mean) and
                      encoder rows for a dozen cases across presets
   contrastive.jsonl  contrastive embeddings and retrieve_tools results (tiny-head, full-head)
@@ -32,7 +33,7 @@ import needle_ref as nr  # noqa: E402
 SP_MODEL = os.path.join(ROOT, "tests", "fixtures", "vocab", "stand-in.model")
 VOCAB_TXT = os.path.join(ROOT, "tests", "fixtures", "vocab", "vocab.txt")
 
-LOGIT_CASES = [0, 7, 150, 400, 401, 402, 403, 404, 500, 503, 506, 509]
+LOGIT_CASES = [0, 150, 400, 401, 402, 403, 404, 500, 503, 506, 560, 561]
 SAMPLE_STRIDE = 61
 TOP_N = 20
 
@@ -128,7 +129,8 @@ def record_cases(engines, cases, out_path):
             t1 = time.time()
             rec = {"id": c["id"], "preset": p, "query": c["query"], "tools": c["tools"],
                    "enc_ids": r["enc_ids"], "ref_ids": r["ids"],
-                   "ref_margins": [g6(x) for x in r["margins"]], "ref_text": r["text"]}
+                   "ref_margins": [g6(x) for x in r["margins"]], "ref_masked_steps": r["masked_steps"],
+                   "ref_text": r["text"]}
             eng = engines.needle_rs(p)
             if eng is not None:
                 rs_ids, rs_text = run_rs(eng, c["query"], c["tools"])
@@ -150,6 +152,10 @@ def record_cases(engines, cases, out_path):
                 if r["text"] == rs_text.strip():
                     stats["text_eq"] += 1
             stats["t_ref"] += t1 - t0
+            if r["masked_steps"]:
+                stats["masked_cases"] = stats.get("masked_cases", 0) + 1
+                stats["masked_steps"] = stats.get("masked_steps", 0) + len(r["masked_steps"])
+            stats["eos"] = stats.get("eos", 0) + (len(r["margins"]) > len(r["ids"]))
             f.write(json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n")
     return stats
 
@@ -166,6 +172,10 @@ def record_logits(engines, cases, out_path):
             dec_input = [nr.EOS_ID] + r["ids"]
             enc = nr.encode_ids(m, r["enc_ids"])
             logits = nr.teacher_forced_logits(m, r["enc_ids"], dec_input)
+            for s_i, row in enumerate(logits[:-1]):       # self-consistency with generate()
+                if s_i not in r["masked_steps"] and int(np.argmax(row)) != dec_input[s_i + 1]:
+                    print("  WARNING logits case %d step %d: argmax %d != generated %d"
+                          % (cid, s_i, int(np.argmax(row)), dec_input[s_i + 1]))
             steps = []
             for row in logits:
                 order = np.lexsort((np.arange(row.size), -row.astype(np.float64)))[:TOP_N]
@@ -245,6 +255,8 @@ def main():
         for cid, p, s, mg, ra, rb in st["disagree"]:
             print("  DIFF case %d (%s): first differing step %d, reference margin %s, ref %s vs needle-rs %s"
                   % (cid, p, s, "n/a" if mg is None else "%.3g" % mg, ra, rb))
+        print("constrained masks active in %d cases (%d steps); %d cases stopped at EOS"
+              % (st.get("masked_cases", 0), st.get("masked_steps", 0), st.get("eos", 0)))
         print("contrastive: max |ref - needle-rs| = %.3g; retrieve_tools agree %d/%d" % (worst, rok, rn))
     for name in ("cases.jsonl", "logits.jsonl", "contrastive.jsonl"):
         print("  %s %d bytes" % (name, os.path.getsize(os.path.join(a.out, name))))

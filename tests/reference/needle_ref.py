@@ -316,16 +316,20 @@ def sigmoid(x):
 
 
 def attention(q, k, v, c):
-    """q [Lq, H, hd], k/v [Lk, Hkv, hd] -> [Lq, H*hd]."""
+    """q [Lq, H, hd], k/v [Lk, Hkv, hd] -> [Lq, H*hd]; query head h uses kv head h // (H/Hkv)."""
     H, K, hd = c["num_heads"], c["num_kv_heads"], c["head_dim"]
     r = H // K
-    kk = np.repeat(k, r, axis=1)           # head h -> kv head h // r
-    vv = np.repeat(v, r, axis=1)
+    Lq = q.shape[0]
+    qg = q.transpose(1, 0, 2).reshape(K, r * Lq, hd)      # heads h = kv*r + j, consecutive
+    kt = k.transpose(1, 2, 0)                              # [K, hd, Lk]
+    vt = v.transpose(1, 0, 2)                              # [K, Lk, hd]
     scale = F32(hd) ** F32(-0.5)
-    s = np.einsum("qhd,khd->hqk", q, kk, dtype=F32) * scale
-    p = softmax(s)
-    o = np.einsum("hqk,khd->qhd", p, vv, dtype=F32)
-    return o.reshape(q.shape[0], H * hd)
+    s = np.matmul(qg, kt) * scale                          # [K, r*Lq, Lk]
+    s -= np.max(s, axis=-1, keepdims=True)
+    np.exp(s, out=s)
+    s *= F32(1.0) / np.sum(s, axis=-1, keepdims=True, dtype=F32)
+    o = np.matmul(s, vt)                                   # [K, r*Lq, hd]
+    return o.reshape(H, Lq, hd).transpose(1, 0, 2).reshape(Lq, H * hd)
 
 
 def ffn(x, f, act):
@@ -612,15 +616,16 @@ def decode_text(m, ids, defs):
 
 
 def generate(m, query, tools, max_new_tokens=None, constrained=True):
-    """Greedy generation. Returns dict(enc_ids, ids, margins, text, defs).
+    """Greedy generation. Returns dict(enc_ids, ids, margins, masked_steps, text, defs).
 
     ids exclude EOS; margins has one entry per decode step taken (so one more than ids when the
-    run stopped at EOS): top1 - top2 of the logits over the allowed ids (1e9 if only one id).
+    run stopped at EOS): top1 - top2 of the logits over the allowed ids (1e9 if only one id);
+    masked_steps = indices of the steps where a constrained mask applied (§5.4).
     Raises ref_tools.ToolsError on invalid tools JSON."""
     import ref_tools
     tools_text, defs = ref_tools.normalize_tools(tools)
     enc = encoder_input(m, query, tools_text)
-    res = dict(enc_ids=enc, ids=[], margins=[], text="", defs=defs)
+    res = dict(enc_ids=enc, ids=[], margins=[], masked_steps=[], text="", defs=defs)
     if not enc:
         return res
     limit = m.cfg["max_dec_len"]
@@ -629,10 +634,12 @@ def generate(m, query, tools, max_new_tokens=None, constrained=True):
     dec = Decoder(m, encode_ids(m, enc))
     cons = Constrained(defs, m.token_bytes, m.cfg["vocab_size"]) if constrained else None
     cur = EOS_ID
-    ids, margins = [], []
-    for _ in range(limit):
+    ids, margins, masked = [], [], []
+    for step in range(limit):
         logits = dec.step(cur)
         allowed = cons.allowed() if cons is not None else None
+        if allowed is not None:
+            masked.append(step)
         nxt, margin = _argmax_margin(logits, allowed)
         margins.append(margin)
         if nxt == EOS_ID:
@@ -643,6 +650,7 @@ def generate(m, query, tools, max_new_tokens=None, constrained=True):
             cons.update(nxt)
     res["ids"] = ids
     res["margins"] = margins
+    res["masked_steps"] = masked
     res["text"] = decode_text(m, ids, defs)
     return res
 

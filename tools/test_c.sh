@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# C ABI checks: header drift, header compiles alone (C11, C++17), `cargo cinstall` into a
+# temporary prefix, examples built with pkg-config (shared and static) and run, the C test
+# suite, valgrind memcheck, and the CMake/CTest build against the installed library.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+WORK=$ROOT/target/c-tests
+MODELS=$ROOT/target/test-models
+VOCAB=$ROOT/tests/fixtures/vocab/vocab.txt
+TOOLS_JSON='[{"name":"getWeather","parameters":{"city":{"type":"string"}}}]'
+rm -rf "$WORK" && mkdir -p "$WORK"
+pass=0
+fail=0
+ok() { echo "  ok: $*"; pass=$((pass + 1)); }
+bad() { echo "  FAILED: $*"; fail=$((fail + 1)); }
+
+for m in tiny tiny-head; do
+  [ -f "$MODELS/$m.safetensors" ] || python3 tools/make_model.py --preset "$m" --out "$MODELS/$m.safetensors"
+done
+
+# 1. The committed header is exactly what cbindgen generates now.
+cbindgen --quiet --config cbindgen.toml --crate libneedle --output "$WORK/needle.h"
+if diff -u include/needle.h "$WORK/needle.h"; then ok "include/needle.h matches cbindgen"; else bad "include/needle.h drifted: regenerate with cbindgen --config cbindgen.toml --crate libneedle --output include/needle.h"; fi
+
+# Every name the header declares carries the needle_/NEEDLE_ prefix.
+leaks=$(grep -oE '^(#define [A-Za-z_0-9]+|[a-z_ ]*\b[a-z_0-9]+\()' include/needle.h | grep -vE 'NEEDLE_|needle_' || true)
+if [ -z "$leaks" ]; then ok "all header names are prefixed"; else bad "unprefixed names in needle.h: $leaks"; fi
+
+# 2. The header compiles on its own.
+printf '#include <needle.h>\nint main(void) { return NEEDLE_OK; }\n' > "$WORK/h.c"
+cp "$WORK/h.c" "$WORK/h.cpp"
+if gcc -std=c11 -Wall -Wextra -Werror -pedantic -Iinclude -c "$WORK/h.c" -o "$WORK/h.o"; then ok "header alone as C11"; else bad "header alone as C11"; fi
+if g++ -std=c++17 -Wall -Wextra -Werror -pedantic -Iinclude -c "$WORK/h.cpp" -o "$WORK/hpp.o"; then ok "header alone as C++17"; else bad "header alone as C++17"; fi
+
+# 3. Install with cargo-c.
+PREFIX=$WORK/prefix
+cargo cinstall --release --prefix "$PREFIX" --libdir "$PREFIX/lib" >"$WORK/cinstall.log" 2>&1 || { cat "$WORK/cinstall.log"; exit 1; }
+export PKG_CONFIG_PATH=$PREFIX/lib/pkgconfig
+for f in lib/libneedle.so lib/libneedle.a lib/pkgconfig/needle.pc include/needle.h; do
+  if [ -e "$PREFIX/$f" ]; then ok "installed $f"; else bad "missing $PREFIX/$f"; fi
+done
+if cmp -s include/needle.h "$PREFIX/include/needle.h"; then ok "installed header is the committed one"; else bad "installed header differs"; fi
+ls -la "$PREFIX/lib" | sed 's/^/    /'
+
+# 4. Examples against the install: shared and static.
+run_demo() { # binary, label
+  local out
+  if out=$("$1" "$MODELS/tiny.safetensors" "$VOCAB" "What's the weather in Paris?" "$TOOLS_JSON" 2>&1) &&
+    grep -q "same answer: yes" <<<"$out" && grep -q "error handled: invalid tools JSON" <<<"$out"; then
+    ok "$2"
+  else
+    bad "$2"; echo "$out" | tail -5
+  fi
+}
+gcc -std=c11 -Wall -Wextra -Werror examples/c/needle_demo.c $(pkg-config --cflags --libs needle) -o "$WORK/demo_shared"
+LD_LIBRARY_PATH=$PREFIX/lib run_demo "$WORK/demo_shared" "C example, shared library via pkg-config"
+# Static: the same pkg-config flags with --static, asking the linker for libneedle.a.
+gcc -std=c11 -Wall -Wextra -Werror examples/c/needle_demo.c $(pkg-config --cflags needle) \
+  $(pkg-config --static --libs needle | sed 's/-lneedle/-Wl,-Bstatic -lneedle -Wl,-Bdynamic/') -o "$WORK/demo_static"
+if ldd "$WORK/demo_static" | grep -q libneedle; then bad "static demo still links libneedle.so"; else ok "static demo has no libneedle.so dependency"; fi
+run_demo "$WORK/demo_static" "C example, static library via pkg-config --static"
+g++ -std=c++17 -Wall -Wextra -Werror examples/cpp/needle_demo.cpp $(pkg-config --cflags --libs needle) -o "$WORK/demo_cpp"
+LD_LIBRARY_PATH=$PREFIX/lib run_demo "$WORK/demo_cpp" "C++ example, shared library"
+
+# 5. The C test suite, then under valgrind.
+gcc -std=c11 -Wall -Wextra -Werror -g tests/c/test_capi.c $(pkg-config --cflags --libs needle) -lpthread -o "$WORK/test_capi"
+ARGS=("$MODELS/tiny.safetensors" "$MODELS/tiny-head.safetensors" "$VOCAB")
+echo "  C API tests:"
+if LD_LIBRARY_PATH=$PREFIX/lib "$WORK/test_capi" "${ARGS[@]}" | sed 's/^/    /'; then ok "C API test suite"; else bad "C API test suite"; fi
+if LD_LIBRARY_PATH=$PREFIX/lib valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+  "$WORK/test_capi" "${ARGS[@]}" >"$WORK/valgrind.out" 2>&1; then
+  ok "valgrind memcheck: no errors, no definite leaks"
+else
+  bad "valgrind memcheck"; tail -30 "$WORK/valgrind.out"
+fi
+
+# 6. CMake + CTest against the installed library (pkg-config → needle::needle).
+if cmake -S . -B "$WORK/cmake" -DNEEDLE_TEST_MODELS="$MODELS" >"$WORK/cmake.log" 2>&1 &&
+  cmake --build "$WORK/cmake" -j2 >>"$WORK/cmake.log" 2>&1; then
+  ok "CMake build against the install"
+  if (cd "$WORK/cmake" && LD_LIBRARY_PATH=$PREFIX/lib ctest --output-on-failure 2>&1 | tee -a "$WORK/cmake.log" | sed 's/^/    /'); then ok "CTest"; else bad "CTest"; fi
+else
+  bad "CMake build"; tail -20 "$WORK/cmake.log"
+fi
+
+echo "C ABI checks: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
