@@ -12,7 +12,10 @@ emission order with no padding.
 * norms / gates: F32, BF16 (truncated) or F16 (numpy round-to-nearest), gates shape [1];
 * optional FFN and contrastive head.
 
-Weights follow spec Part A, A11 so that random models give non-trivial outputs.
+Weights follow spec Part A, A11 so that random models give non-trivial outputs. Preset
+`script` (flag --script "a:b,...") additionally turns decoder layer 0's FFN into a token-chain
+script so that the model writes JSON tool calls and the constrained-decoding masks are
+exercised (see apply_script; its ids belong to the stand-in vocabulary).
 Everything is drawn from ``np.random.default_rng(seed)`` in a fixed order, so the
 bytes are identical on every machine.
 

@@ -20,7 +20,12 @@ import os
 import sys
 import time
 
-import numpy as np
+# Single-threaded BLAS: the matrices are small, and threaded OpenBLAS on a busy 2-core machine
+# was ~20x slower. (Only effective when this module imports numpy first.)
+for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+
+import numpy as np  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
