@@ -16,5 +16,16 @@ cargo test --release --all-targets
 echo "== Rust: doc tests"
 cargo test --release --doc
 
-echo "== C ABI: header, cargo-c install, pkg-config, CMake, C tests, valgrind"
+echo "== cargo cinstall into a temporary prefix (shared by the C and Go checks)"
+export NEEDLE_PREFIX=$PWD/target/capi-prefix
+rm -rf "$NEEDLE_PREFIX"
+cargo cinstall --release --prefix "$NEEDLE_PREFIX" --libdir "$NEEDLE_PREFIX/lib" >target/cinstall.log 2>&1 || { cat target/cinstall.log; exit 1; }
+
+echo "== C ABI: header, pkg-config (shared/static), CMake, C tests, valgrind"
 bash tools/test_c.sh
+
+echo "== Go wrapper (and the static Swift package check)"
+bash tools/test_go.sh
+
+echo "== Python wheel (pyo3 + maturin) and pytest"
+bash tools/test_python.sh

@@ -34,8 +34,12 @@ if gcc -std=c11 -Wall -Wextra -Werror -pedantic -Iinclude -c "$WORK/h.c" -o "$WO
 if g++ -std=c++17 -Wall -Wextra -Werror -pedantic -Iinclude -c "$WORK/h.cpp" -o "$WORK/hpp.o"; then ok "header alone as C++17"; else bad "header alone as C++17"; fi
 
 # 3. Install with cargo-c.
-PREFIX=$WORK/prefix
-cargo cinstall --release --prefix "$PREFIX" --libdir "$PREFIX/lib" >"$WORK/cinstall.log" 2>&1 || { cat "$WORK/cinstall.log"; exit 1; }
+if [ -n "${NEEDLE_PREFIX:-}" ]; then
+  PREFIX=$NEEDLE_PREFIX # installed once by tools/test.sh
+else
+  PREFIX=$WORK/prefix
+  cargo cinstall --release --prefix "$PREFIX" --libdir "$PREFIX/lib" >"$WORK/cinstall.log" 2>&1 || { cat "$WORK/cinstall.log"; exit 1; }
+fi
 export PKG_CONFIG_PATH=$PREFIX/lib/pkgconfig
 for f in lib/libneedle.so lib/libneedle.a lib/pkgconfig/needle.pc include/needle.h; do
   if [ -e "$PREFIX/$f" ]; then ok "installed $f"; else bad "missing $PREFIX/$f"; fi

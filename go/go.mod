@@ -1,0 +1,3 @@
+module github.com/libneedle/libneedle/go
+
+go 1.24

@@ -1,0 +1,571 @@
+// Package needle runs Needle v1, a 26M-parameter tool-calling model, through libneedle's
+// C API (needle.h). Given a user query and a JSON list of tools it returns the function
+// call(s) the model chose:
+//
+//	e, err := needle.Load("needle.safetensors", "vocab.txt")
+//	if err != nil { ... }
+//	defer e.Close()
+//	r, err := e.Run("What's the weather in Paris?", `[{"name":"get_weather","parameters":{"city":{"type":"string"}}}]`)
+//	fmt.Println(r.Text) // [{"name":"get_weather","arguments":{"city":"Paris"}}]
+//
+// The package is a thin cgo layer over the installed library, found with pkg-config
+// (package "needle"); it links libneedle.so by default and libneedle.a with the build tag
+// needle_static.
+//
+// An *Engine is safe for concurrent use by any number of goroutines. Close frees it (it
+// waits for calls in flight); an engine that becomes unreachable without Close is freed
+// by the garbage collector as a safety net.
+//
+// Errors returned by this package are *Error values carrying the libneedle status; test
+// them with errors.Is against ErrInvalidArgument, ErrIO, ErrInvalidWeights, ErrInvalidVocab,
+// ErrInvalidTools, ErrInvalidUTF8, ErrUnsupported, ErrCancelled and ErrInternal, or use
+// errors.As to read the status and message. Calls on a closed engine return ErrClosed.
+package needle
+
+/*
+#include <needle.h>
+#include <stdlib.h>
+#include <string.h>
+
+// Every helper below makes one libneedle call and, if it failed, copies this thread's
+// last status and message into *err before returning, so both are read on the OS thread
+// that made the call (a goroutine may move to another thread between two cgo calls).
+// err->msg is malloc'ed here and freed by Go with C.free.
+typedef struct {
+	int32_t status;
+	char *msg;
+} gn_err;
+
+static void gn_capture(gn_err *err) {
+	const char *m = needle_last_error();
+	err->status = (int32_t)needle_last_status();
+	if (err->status == NEEDLE_OK) err->status = NEEDLE_ERR_INTERNAL;
+	err->msg = m ? strdup(m) : NULL;
+}
+
+static needle_engine *gn_load(const char *w, const char *v, gn_err *err) {
+	needle_engine *e = needle_load(w, v);
+	if (!e) gn_capture(err);
+	return e;
+}
+
+static needle_engine *gn_load_bytes(const uint8_t *w, size_t wl, const char *v, size_t vl, gn_err *err) {
+	needle_engine *e = needle_load_bytes(w, wl, v, vl);
+	if (!e) gn_capture(err);
+	return e;
+}
+
+static char *gn_config_json(const needle_engine *e, gn_err *err) {
+	char *s = needle_config_json(e);
+	if (!s) gn_capture(err);
+	return s;
+}
+
+// A new options object set up in one go (threads and max_new_tokens < 0: default).
+static needle_options *gn_options(int64_t max_new_tokens, int constrained, int64_t threads, gn_err *err) {
+	needle_options *o = needle_options_new();
+	if (!o) {
+		err->status = NEEDLE_ERR_INTERNAL;
+		err->msg = strdup("needle_options_new returned NULL");
+		return NULL;
+	}
+	needle_status st = NEEDLE_OK;
+	if (max_new_tokens >= 0) st = needle_options_set_max_new_tokens(o, (uint32_t)max_new_tokens);
+	if (st == NEEDLE_OK) st = needle_options_set_constrained(o, constrained != 0);
+	if (st == NEEDLE_OK && threads >= 0) st = needle_options_set_threads(o, (uint32_t)threads);
+	if (st != NEEDLE_OK) {
+		gn_capture(err);
+		needle_options_free(o);
+		return NULL;
+	}
+	return o;
+}
+
+static char *gn_run_json(const needle_engine *e, const char *q, const char *t, const needle_options *o, gn_err *err) {
+	char *s = needle_run_json(e, q, t, o);
+	if (!s) gn_capture(err);
+	return s;
+}
+
+// The Go trampoline (exported from callback.go).
+extern _Bool needleGoToken(uint32_t id, char *piece, uintptr_t handle);
+
+static bool gn_token(uint32_t id, const char *piece, void *user_data) {
+	return needleGoToken(id, (char *)piece, (uintptr_t)user_data);
+}
+
+static char *gn_run_stream(const needle_engine *e, const char *q, const char *t, const needle_options *o,
+                           uintptr_t handle, gn_err *err) {
+	char *s = needle_run_stream(e, q, t, o, gn_token, (void *)handle);
+	if (!s) gn_capture(err);
+	return s;
+}
+
+static int32_t gn_run_batch(const needle_engine *e, const char *const *q, const char *const *t, size_t n,
+                            const needle_options *o, char **out, gn_err *err) {
+	needle_status st = needle_run_batch(e, q, t, n, o, out);
+	if (st != NEEDLE_OK) gn_capture(err);
+	return (int32_t)st;
+}
+
+static int32_t gn_encode(const needle_engine *e, const char *text, float *out, size_t n, gn_err *err) {
+	needle_status st = needle_encode_contrastive(e, text, out, n);
+	if (st != NEEDLE_OK) gn_capture(err);
+	return (int32_t)st;
+}
+
+static int32_t gn_retrieve(const needle_engine *e, const char *q, const char *const *d, size_t n, size_t k,
+                           size_t *idx, float *scores, size_t *count, gn_err *err) {
+	needle_status st = needle_retrieve_tools(e, q, d, n, k, idx, scores, count);
+	if (st != NEEDLE_OK) gn_capture(err);
+	return (int32_t)st;
+}
+*/
+import "C"
+
+import (
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"unsafe"
+)
+
+// Version returns the version of the linked libneedle, "MAJOR.MINOR.PATCH".
+func Version() string { return C.GoString(C.needle_version()) }
+
+// Engine is a loaded model. It is safe for concurrent use; each call keeps its own caches.
+type Engine struct {
+	mu      sync.RWMutex // read-held by every call, write-held by Close
+	ptr     *C.needle_engine
+	cleanup runtime.Cleanup
+}
+
+// Call is one function call chosen by the model.
+type Call struct {
+	Name string `json:"name"`
+	// Arguments is the JSON object of arguments, e.g. {"city":"Paris"}; unmarshal it into
+	// a struct or a map[string]any.
+	Arguments json.RawMessage `json:"arguments"`
+}
+
+// StopReason says why generation ended.
+type StopReason string
+
+const (
+	StopEOS       StopReason = "eos"        // the model ended its answer
+	StopMaxTokens StopReason = "max_tokens" // the token budget ran out
+	StopCallback  StopReason = "callback"   // a streaming callback returned false
+)
+
+// Result is the structured answer of Run.
+type Result struct {
+	// Calls are the parsed calls; nil when Text is not a valid call list.
+	Calls []Call `json:"calls"`
+	// Text is the answer, e.g. [{"name":"get_weather","arguments":{"city":"Paris"}}].
+	Text string `json:"text"`
+	// TokenIDs are the generated token ids (without the decoder start token).
+	TokenIDs []uint32 `json:"token_ids"`
+	// EncoderTokens is the length of the encoder input (query + tools) in tokens.
+	EncoderTokens int `json:"encoder_tokens"`
+	// Stop says why generation ended.
+	Stop StopReason `json:"stop"`
+}
+
+// BatchItem is one query of RunBatch with its tools JSON.
+type BatchItem struct {
+	Query string
+	Tools string
+}
+
+// Match is one tool description ranked by RetrieveTools.
+type Match struct {
+	Index int     // index into the descriptions passed in
+	Score float32 // cosine similarity
+}
+
+// cErr receives a failed call's status and message (see gn_capture).
+type cErr = C.gn_err
+
+func cError(ce *cErr) error {
+	msg := ""
+	if ce.msg != nil {
+		msg = C.GoString(ce.msg)
+		C.free(unsafe.Pointer(ce.msg))
+		ce.msg = nil
+	}
+	return &Error{Status: Status(ce.status), Message: msg}
+}
+
+// cstr converts s for C; what = the argument name used in the error for an embedded NUL.
+func cstr(s, what string) (*C.char, error) {
+	if strings.IndexByte(s, 0) >= 0 {
+		return nil, newError(StatusInvalidArgument, what+" contains a NUL byte")
+	}
+	return C.CString(s), nil
+}
+
+// goStr copies and frees a string returned by libneedle.
+func goStr(s *C.char) string {
+	out := C.GoString(s)
+	C.needle_free_str(s)
+	return out
+}
+
+// Load loads a model from needle.safetensors (memory-mapped) and vocab.txt.
+func Load(weightsPath, vocabPath string) (*Engine, error) {
+	w, err := cstr(weightsPath, "weights path")
+	if err != nil {
+		return nil, err
+	}
+	defer C.free(unsafe.Pointer(w))
+	v, err := cstr(vocabPath, "vocab path")
+	if err != nil {
+		return nil, err
+	}
+	defer C.free(unsafe.Pointer(v))
+	var ce cErr
+	p := C.gn_load(w, v, &ce)
+	if p == nil {
+		return nil, cError(&ce)
+	}
+	return newEngine(p), nil
+}
+
+// LoadBytes loads a model from the contents of needle.safetensors and vocab.txt. Both are
+// copied; the slices may be reused after the call.
+func LoadBytes(weights, vocab []byte) (*Engine, error) {
+	var one [1]byte // C rejects NULL even for empty input: pass a valid pointer instead
+	wp, vp := unsafe.Pointer(&one[0]), unsafe.Pointer(&one[0])
+	if len(weights) > 0 {
+		wp = unsafe.Pointer(&weights[0])
+	}
+	if len(vocab) > 0 {
+		vp = unsafe.Pointer(&vocab[0])
+	}
+	var ce cErr
+	p := C.gn_load_bytes((*C.uint8_t)(wp), C.size_t(len(weights)), (*C.char)(vp), C.size_t(len(vocab)), &ce)
+	runtime.KeepAlive(weights)
+	runtime.KeepAlive(vocab)
+	if p == nil {
+		return nil, cError(&ce)
+	}
+	return newEngine(p), nil
+}
+
+// engineCleanups counts engines freed by the garbage collector (for tests).
+var engineCleanups struct {
+	sync.Mutex
+	n int
+}
+
+func newEngine(p *C.needle_engine) *Engine {
+	e := &Engine{ptr: p}
+	e.cleanup = runtime.AddCleanup(e, func(p *C.needle_engine) {
+		C.needle_free(p)
+		engineCleanups.Lock()
+		engineCleanups.n++
+		engineCleanups.Unlock()
+	}, p)
+	return e
+}
+
+// Close frees the engine. It waits for calls in flight on other goroutines; later calls
+// return ErrClosed. Close is idempotent and always returns nil.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.ptr != nil {
+		e.cleanup.Stop()
+		C.needle_free(e.ptr)
+		e.ptr = nil
+	}
+	return nil
+}
+
+// acquire read-locks the engine for one call; the caller must call e.mu.RUnlock.
+func (e *Engine) acquire() (*C.needle_engine, error) {
+	e.mu.RLock()
+	if e.ptr == nil {
+		e.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	return e.ptr, nil
+}
+
+// Config returns the model configuration as JSON (d_model, heads, layers, vocab_size,
+// max_enc_len, max_dec_len, contrastive_dim, ...).
+func (e *Engine) Config() (json.RawMessage, error) {
+	p, err := e.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer e.mu.RUnlock()
+	var ce cErr
+	s := C.gn_config_json(p, &ce)
+	runtime.KeepAlive(e)
+	if s == nil {
+		return nil, cError(&ce)
+	}
+	return json.RawMessage(goStr(s)), nil
+}
+
+// Run answers query given tools, a JSON array of tools (flat or OpenAI style).
+func (e *Engine) Run(query, tools string, opts ...Option) (*Result, error) {
+	p, err := e.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer e.mu.RUnlock()
+	call, err := newCall(query, tools, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer call.free()
+	var ce cErr
+	s := C.gn_run_json(p, call.q, call.t, call.o, &ce)
+	runtime.KeepAlive(e)
+	if s == nil {
+		return nil, cError(&ce)
+	}
+	js := goStr(s)
+	r := new(Result)
+	if err := json.Unmarshal([]byte(js), r); err != nil {
+		return nil, newError(StatusInternal, fmt.Sprintf("cannot parse needle_run_json output: %v", err))
+	}
+	return r, nil
+}
+
+// RunStream answers like Run, calling fn on the calling goroutine for every generated
+// token, in order, with its id and text (empty if the piece contains a NUL byte). fn
+// returns false to stop generation after that token. It returns the answer text (the text
+// so far if fn stopped it). If fn panics, generation stops and RunStream returns an error
+// matching ErrCallbackPanic that carries the panic value.
+func (e *Engine) RunStream(query, tools string, fn func(id uint32, piece string) bool, opts ...Option) (string, error) {
+	p, err := e.acquire()
+	if err != nil {
+		return "", err
+	}
+	defer e.mu.RUnlock()
+	call, err := newCall(query, tools, opts)
+	if err != nil {
+		return "", err
+	}
+	defer call.free()
+	st := &streamState{fn: fn}
+	h := newHandle(st)
+	defer h.Delete()
+	var ce cErr
+	s := C.gn_run_stream(p, call.q, call.t, call.o, C.uintptr_t(h), &ce)
+	runtime.KeepAlive(e)
+	if s == nil {
+		if st.panicked != nil {
+			return "", st.panicked
+		}
+		return "", cError(&ce)
+	}
+	text := goStr(s)
+	if st.panicked != nil {
+		return "", st.panicked
+	}
+	return text, nil
+}
+
+// RunBatch answers several queries in parallel (Threads sets the number of worker
+// threads; the default is all cores) and returns the answer texts in order. If an item
+// fails, no texts are returned and the error (of the first failing item) names its index.
+func (e *Engine) RunBatch(items []BatchItem, opts ...Option) ([]string, error) {
+	p, err := e.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer e.mu.RUnlock()
+	n := len(items)
+	if n == 0 {
+		return []string{}, nil
+	}
+	o, err := buildOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	defer C.needle_options_free(o)
+	// The pointer arrays live in C memory: cgo forbids passing Go memory that holds Go
+	// pointers, and C.CString results are C pointers anyway.
+	qs, ts, outs := cStrArray(n), cStrArray(n), cStrArray(n)
+	defer func() {
+		freeCStrArray(qs)
+		freeCStrArray(ts)
+		C.free(unsafe.Pointer(unsafe.SliceData(outs))) // its strings are owned (and freed) below
+	}()
+	for i, it := range items {
+		if qs[i], err = cstr(it.Query, fmt.Sprintf("item %d: query", i)); err != nil {
+			return nil, err
+		}
+		if ts[i], err = cstr(it.Tools, fmt.Sprintf("item %d: tools", i)); err != nil {
+			return nil, err
+		}
+	}
+	var ce cErr
+	st := C.gn_run_batch(p, unsafe.SliceData(qs), unsafe.SliceData(ts), C.size_t(n), o, unsafe.SliceData(outs), &ce)
+	runtime.KeepAlive(e)
+	if st != 0 {
+		return nil, cError(&ce)
+	}
+	texts := make([]string, n)
+	for i := range texts {
+		texts[i] = goStr(outs[i])
+	}
+	return texts, nil
+}
+
+// ContrastiveDim is the width of the model's contrastive head, 0 if it has none (as the
+// published weights) or the engine is closed.
+func (e *Engine) ContrastiveDim() int {
+	p, err := e.acquire()
+	if err != nil {
+		return 0
+	}
+	defer e.mu.RUnlock()
+	d := int(C.needle_contrastive_dim(p))
+	runtime.KeepAlive(e)
+	return d
+}
+
+// EncodeContrastive returns the L2-normalised embedding of text from the contrastive
+// head. Without a head the error matches ErrUnsupported.
+func (e *Engine) EncodeContrastive(text string) ([]float32, error) {
+	p, err := e.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer e.mu.RUnlock()
+	t, err := cstr(text, "text")
+	if err != nil {
+		return nil, err
+	}
+	defer C.free(unsafe.Pointer(t))
+	dim := int(C.needle_contrastive_dim(p))
+	out := make([]float32, max(dim, 1)) // without a head libneedle reports Unsupported
+	var ce cErr
+	st := C.gn_encode(p, t, (*C.float)(unsafe.Pointer(&out[0])), C.size_t(dim), &ce)
+	runtime.KeepAlive(e)
+	if st != 0 {
+		return nil, cError(&ce)
+	}
+	return out[:dim], nil
+}
+
+// RetrieveTools ranks tool descriptions by similarity to query and returns the best topK
+// (fewer if there are fewer descriptions), best first. Without a contrastive head the
+// error matches ErrUnsupported.
+func (e *Engine) RetrieveTools(query string, descriptions []string, topK int) ([]Match, error) {
+	p, err := e.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer e.mu.RUnlock()
+	if topK < 0 {
+		return nil, newError(StatusInvalidArgument, "topK is negative")
+	}
+	q, err := cstr(query, "query")
+	if err != nil {
+		return nil, err
+	}
+	defer C.free(unsafe.Pointer(q))
+	n := len(descriptions)
+	k := min(topK, n)
+	ds := cStrArray(n)
+	defer freeCStrArray(ds)
+	for i, d := range descriptions {
+		if ds[i], err = cstr(d, fmt.Sprintf("description %d", i)); err != nil {
+			return nil, err
+		}
+	}
+	idx := make([]C.size_t, max(k, 1))
+	scores := make([]C.float, max(k, 1))
+	var count C.size_t
+	var ce cErr
+	st := C.gn_retrieve(p, q, unsafe.SliceData(ds), C.size_t(n), C.size_t(k), &idx[0], &scores[0], &count, &ce)
+	runtime.KeepAlive(e)
+	if st != 0 {
+		return nil, cError(&ce)
+	}
+	out := make([]Match, int(count))
+	for i := range out {
+		out[i] = Match{Index: int(idx[i]), Score: float32(scores[i])}
+	}
+	return out, nil
+}
+
+// cStrArray allocates a zeroed C array of n (at least 1) char pointers, returned as a
+// slice of length n over it.
+func cStrArray(n int) []*C.char {
+	p := (**C.char)(C.calloc(C.size_t(max(n, 1)), C.size_t(unsafe.Sizeof((*C.char)(nil)))))
+	if p == nil {
+		panic("needle: out of memory")
+	}
+	return unsafe.Slice(p, max(n, 1))[:n]
+}
+
+// freeCStrArray frees the strings of a cStrArray and the array itself.
+func freeCStrArray(a []*C.char) {
+	a = a[:cap(a)]
+	for _, s := range a {
+		C.free(unsafe.Pointer(s))
+	}
+	C.free(unsafe.Pointer(unsafe.SliceData(a)))
+}
+
+// cCall holds the C arguments of one run.
+type cCall struct {
+	q, t *C.char
+	o    *C.needle_options
+}
+
+func newCall(query, tools string, opts []Option) (*cCall, error) {
+	c := &cCall{}
+	var err error
+	if c.q, err = cstr(query, "query"); err != nil {
+		return nil, err
+	}
+	if c.t, err = cstr(tools, "tools"); err != nil {
+		c.free()
+		return nil, err
+	}
+	if c.o, err = buildOptions(opts); err != nil {
+		c.free()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *cCall) free() {
+	C.free(unsafe.Pointer(c.q))
+	C.free(unsafe.Pointer(c.t))
+	C.needle_options_free(c.o)
+}
+
+// buildOptions makes a needle_options object (NULL when opts is empty: the defaults).
+func buildOptions(opts []Option) (*C.needle_options, error) {
+	if len(opts) == 0 {
+		return nil, nil
+	}
+	s := settings{maxNewTokens: -1, constrained: true, threads: -1}
+	for _, o := range opts {
+		o(&s)
+	}
+	if s.err != nil {
+		return nil, s.err
+	}
+	constrained := C.int(0)
+	if s.constrained {
+		constrained = 1
+	}
+	var ce cErr
+	o := C.gn_options(C.int64_t(s.maxNewTokens), constrained, C.int64_t(s.threads), &ce)
+	if o == nil {
+		return nil, cError(&ce)
+	}
+	return o, nil
+}

@@ -1,0 +1,832 @@
+package needle
+
+// Tests of the Go wrapper on the project's synthetic models. They need:
+//   - libneedle installed and found with pkg-config (PKG_CONFIG_PATH, LD_LIBRARY_PATH);
+//   - target/test-models/{tiny,tiny-head,small}.safetensors (python3 tools/make_model.py),
+//     or NEEDLE_TEST_MODELS pointing at a folder with them;
+//   - a C compiler for the C-reference comparison (TestSameAnswersAsC).
+// tools/test_go.sh sets all of this up.
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+const tools = `[{"name":"getWeather","description":"Weather for a city","parameters":{"city":{"type":"string"}}},` +
+	`{"name":"send_message","parameters":{"to":{"type":"string"},"body":{"type":"string"}}}]`
+
+var queries = []string{"What's the weather in Paris?", "Text Bob that I am late",
+	"Set a timer for ten minutes", "Weather in Tokyo, please"}
+
+func repoRoot() string { return filepath.Join("..", "..") }
+
+func modelPath(t testing.TB, preset string) string {
+	t.Helper()
+	dir := os.Getenv("NEEDLE_TEST_MODELS")
+	if dir == "" {
+		dir = filepath.Join(repoRoot(), "target", "test-models")
+	}
+	p := filepath.Join(dir, preset+".safetensors")
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("test model missing: %v (generate it with: python3 tools/make_model.py --preset %s --out %s)", err, preset, p)
+	}
+	return p
+}
+
+func vocabPath() string { return filepath.Join(repoRoot(), "tests", "fixtures", "vocab", "vocab.txt") }
+
+func load(t testing.TB, preset string) *Engine {
+	t.Helper()
+	e, err := Load(modelPath(t, preset), vocabPath())
+	if err != nil {
+		t.Fatalf("Load(%s): %v", preset, err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+func mustRun(t testing.TB, e *Engine, q, tl string, opts ...Option) *Result {
+	t.Helper()
+	r, err := e.Run(q, tl, opts...)
+	if err != nil {
+		t.Fatalf("Run(%q): %v", q, err)
+	}
+	return r
+}
+
+func TestVersion(t *testing.T) {
+	v := Version()
+	if parts := strings.Split(v, "."); len(parts) != 3 {
+		t.Fatalf("Version() = %q, want MAJOR.MINOR.PATCH", v)
+	}
+	if out, err := exec.Command("pkg-config", "--modversion", "needle").Output(); err == nil {
+		if want := strings.TrimSpace(string(out)); v != want {
+			t.Errorf("Version() = %q, pkg-config says %q", v, want)
+		}
+	}
+}
+
+func TestStatusNames(t *testing.T) {
+	seen := map[string]Status{}
+	for s := StatusOK; s <= StatusInternal; s++ {
+		name := s.String()
+		if name == "unknown status" || name == "" {
+			t.Errorf("status %d has no name", s)
+		}
+		if o, dup := seen[name]; dup {
+			t.Errorf("statuses %d and %d share the name %q", o, s, name)
+		}
+		seen[name] = s
+	}
+	if StatusInvalidTools.String() != "invalid tools JSON" {
+		t.Errorf("StatusInvalidTools = %q", StatusInvalidTools)
+	}
+	if Status(12345).String() != "unknown status" {
+		t.Errorf("Status(12345) = %q", Status(12345))
+	}
+	sentinels := []*Error{ErrInvalidArgument, ErrIO, ErrInvalidWeights, ErrInvalidVocab, ErrInvalidTools,
+		ErrInvalidUTF8, ErrUnsupported, ErrCancelled, ErrInternal}
+	for i, s := range sentinels {
+		if s.Status != Status(i+1) {
+			t.Errorf("sentinel %d has status %d", i, s.Status)
+		}
+		for j, o := range sentinels {
+			if errors.Is(s, o) != (i == j) {
+				t.Errorf("errors.Is(%v, %v) = %v", s, o, !(i == j))
+			}
+		}
+	}
+}
+
+// cReference builds testdata/cref.c against the installed library and runs it on lines.
+func cReference(t *testing.T, weights string, lines []string) []string {
+	t.Helper()
+	cc := os.Getenv("CC")
+	if cc == "" {
+		cc = "cc"
+	}
+	if _, err := exec.LookPath(cc); err != nil {
+		t.Skipf("no C compiler (%s) for the C reference", cc)
+	}
+	flags, err := exec.Command("pkg-config", "--cflags", "--libs", "needle").Output()
+	if err != nil {
+		t.Fatalf("pkg-config needle: %v", err)
+	}
+	bin := filepath.Join(t.TempDir(), "cref")
+	args := append([]string{"testdata/cref.c", "-o", bin}, strings.Fields(string(flags))...)
+	if out, err := exec.Command(cc, args...).CombinedOutput(); err != nil {
+		t.Fatalf("building the C reference: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, weights, vocabPath())
+	// The helper links libneedle.so even when this test binary links libneedle.a.
+	if libdir, err := exec.Command("pkg-config", "--variable=libdir", "needle").Output(); err == nil {
+		cmd.Env = append(os.Environ(), "LD_LIBRARY_PATH="+strings.TrimSpace(string(libdir))+":"+os.Getenv("LD_LIBRARY_PATH"))
+	}
+	cmd.Stdin = strings.NewReader(strings.Join(lines, "\n") + "\n")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("C reference: %v", err)
+	}
+	got := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+	if len(got) != len(lines) {
+		t.Fatalf("C reference gave %d lines for %d cases", len(got), len(lines))
+	}
+	return got
+}
+
+// TestSameAnswersAsC runs the same queries through Go and through a C program on the same
+// installed library and compares every field of needle_run_json's result and every error.
+func TestSameAnswersAsC(t *testing.T) {
+	type tcase struct {
+		query, tools string
+		max          int // -1: default options
+		constrained  bool
+	}
+	var cases []tcase
+	toolSets := []string{tools, `[{"type":"function","function":{"name":"play_song","parameters":{"type":"object","properties":{"title":{"type":"string"}}}}}]`, `[]`}
+	for _, q := range append(queries, "", "héllo wörld ✓", "Book a table for 2 at 7pm") {
+		for _, ts := range toolSets {
+			cases = append(cases, tcase{q, ts, -1, true})
+		}
+		cases = append(cases, tcase{q, tools, 5, false}, tcase{q, tools, 0, true}, tcase{q, tools, 12, true})
+	}
+	cases = append(cases, tcase{"q", `[{"name":`, -1, true}, tcase{"q", `[{"description":"x"}]`, -1, true},
+		tcase{"q", `{"name":"a","parameters":[]}`, 3, true})
+	for _, preset := range []string{"tiny", "small"} {
+		t.Run(preset, func(t *testing.T) {
+			w := modelPath(t, preset)
+			e := load(t, preset)
+			lines := make([]string, len(cases))
+			for i, c := range cases {
+				con := 0
+				if c.constrained {
+					con = 1
+				}
+				lines[i] = fmt.Sprintf("%d\t%d\t%s\t%s", c.max, con, c.query, c.tools)
+			}
+			want := cReference(t, w, lines)
+			for i, c := range cases {
+				var opts []Option
+				if c.max >= 0 {
+					opts = []Option{MaxNewTokens(c.max), Constrained(c.constrained)}
+				}
+				r, err := e.Run(c.query, c.tools, opts...)
+				if strings.HasPrefix(want[i], "ERROR ") {
+					var ne *Error
+					if !errors.As(err, &ne) {
+						t.Errorf("case %d: C failed (%s), Go gave %v", i, want[i], err)
+						continue
+					}
+					if got := fmt.Sprintf("ERROR %d %s", ne.Status, ne.Message); got != want[i] {
+						t.Errorf("case %d: error\n  Go: %s\n  C:  %s", i, got, want[i])
+					}
+					continue
+				}
+				if err != nil {
+					t.Errorf("case %d: Go failed: %v (C: %s)", i, err, want[i])
+					continue
+				}
+				var c0 map[string]any
+				if err := json.Unmarshal([]byte(want[i]), &c0); err != nil {
+					t.Fatal(err)
+				}
+				// Re-encode Go's result generically and compare with C's JSON object.
+				gj, _ := json.Marshal(r)
+				var g0 map[string]any
+				_ = json.Unmarshal(gj, &g0)
+				if !reflect.DeepEqual(g0, c0) {
+					t.Errorf("case %d (%q): results differ\n  Go: %s\n  C:  %s", i, c.query, gj, want[i])
+				}
+				if c.max >= 0 && len(r.TokenIDs) > c.max {
+					t.Errorf("case %d: %d tokens > MaxNewTokens(%d)", i, len(r.TokenIDs), c.max)
+				}
+			}
+		})
+	}
+}
+
+// TestParityFixture checks a sample of the recorded parity cases (the token ids of the
+// independent NumPy reference, tests/fixtures/parity/cases.jsonl).
+func TestParityFixture(t *testing.T) {
+	f, err := os.Open(filepath.Join(repoRoot(), "tests", "fixtures", "parity", "cases.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	engines := map[string]*Engine{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	n, checked, flips := 0, 0, 0
+	for sc.Scan() {
+		n++
+		var c struct {
+			ID      int       `json:"id"`
+			Preset  string    `json:"preset"`
+			Query   string    `json:"query"`
+			Tools   string    `json:"tools"`
+			RefIDs  []uint32  `json:"ref_ids"`
+			RefText string    `json:"ref_text"`
+			Margins []float64 `json:"ref_margins"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
+			t.Fatal(err)
+		}
+		// The tiny cases and every 8th small one (the Rust suite checks them all).
+		if c.Preset != "tiny" && (c.Preset != "small" || n%8 != 0) {
+			continue
+		}
+		e, ok := engines[c.Preset]
+		if !ok {
+			e = load(t, c.Preset)
+			engines[c.Preset] = e
+		}
+		r := mustRun(t, e, c.Query, c.Tools)
+		checked++
+		if reflect.DeepEqual(r.TokenIDs, c.RefIDs) {
+			if r.Text != c.RefText {
+				t.Errorf("case %d: text %q, reference %q", c.ID, r.Text, c.RefText)
+			}
+			continue
+		}
+		// A flip between near-tied logits is accepted, as in tests/parity.rs.
+		k := 0
+		for k < len(r.TokenIDs) && k < len(c.RefIDs) && r.TokenIDs[k] == c.RefIDs[k] {
+			k++
+		}
+		if k < len(c.Margins) && c.Margins[k] < 1e-3 {
+			flips++
+			continue
+		}
+		t.Errorf("case %d (%s): ids differ at step %d\n  Go:  %v\n  ref: %v", c.ID, c.Preset, k, r.TokenIDs, c.RefIDs)
+	}
+	if checked == 0 {
+		t.Fatal("no parity cases")
+	}
+	t.Logf("parity: %d of %d cases checked, %d near-tie flips", checked, n, flips)
+}
+
+func TestLoadBytesAndConfig(t *testing.T) {
+	e := load(t, "tiny")
+	w, err := os.ReadFile(modelPath(t, "tiny"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := os.ReadFile(vocabPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	eb, err := LoadBytes(w, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eb.Close()
+	for i := range w { // the weights were copied
+		w[i] = 0
+	}
+	runtime.GC()
+	for _, q := range queries {
+		a, b := mustRun(t, e, q, tools), mustRun(t, eb, q, tools)
+		if !reflect.DeepEqual(a, b) {
+			t.Errorf("%q: Load %+v, LoadBytes %+v", q, a, b)
+		}
+	}
+	cfg, err := e.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c map[string]any
+	if err := json.Unmarshal(cfg, &c); err != nil || c["d_model"] != float64(64) || c["contrastive_dim"] != float64(0) {
+		t.Errorf("Config() = %s (%v)", cfg, err)
+	}
+}
+
+func TestResultFields(t *testing.T) {
+	e := load(t, "tiny")
+	r := mustRun(t, e, queries[0], tools)
+	if r.EncoderTokens <= 0 || len(r.TokenIDs) == 0 {
+		t.Errorf("result %+v", r)
+	}
+	if r.Stop != StopEOS && r.Stop != StopMaxTokens {
+		t.Errorf("Stop = %q", r.Stop)
+	}
+	if r.Calls != nil { // a random model writes no valid call list
+		t.Logf("calls: %+v", r.Calls)
+	}
+	r = mustRun(t, e, queries[0], tools, MaxNewTokens(0))
+	if len(r.TokenIDs) != 0 || r.Text != "" || r.Stop != StopMaxTokens {
+		t.Errorf("MaxNewTokens(0): %+v", r)
+	}
+	r = mustRun(t, e, queries[0], tools, MaxNewTokens(1<<20))
+	if len(r.TokenIDs) == 0 {
+		t.Errorf("MaxNewTokens(huge) gave no tokens")
+	}
+}
+
+func TestCallsDecode(t *testing.T) {
+	// The Result type decodes needle_run_json's documented shape.
+	js := `{"calls":[{"name":"get_weather","arguments":{"city":"Paris"}}],"text":"[…]","token_ids":[1,2],"encoder_tokens":7,"stop":"eos"}`
+	var r Result
+	if err := json.Unmarshal([]byte(js), &r); err != nil {
+		t.Fatal(err)
+	}
+	var args struct{ City string }
+	if len(r.Calls) != 1 || r.Calls[0].Name != "get_weather" || json.Unmarshal(r.Calls[0].Arguments, &args) != nil || args.City != "Paris" {
+		t.Errorf("decoded %+v", r)
+	}
+	if r.Stop != StopEOS || r.EncoderTokens != 7 || !reflect.DeepEqual(r.TokenIDs, []uint32{1, 2}) {
+		t.Errorf("decoded %+v", r)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	e := load(t, "tiny")
+	w := modelPath(t, "tiny")
+	wb, _ := os.ReadFile(w)
+	vb, _ := os.ReadFile(vocabPath())
+	loadErr := func(wp, vp string) error { _, err := Load(wp, vp); return err }
+	loadBytesErr := func(w, v []byte) error { _, err := LoadBytes(w, v); return err }
+	runErr := func(q, tl string, o ...Option) error { _, err := e.Run(q, tl, o...); return err }
+	cases := []struct {
+		name     string
+		err      error
+		sentinel *Error
+		contains string
+	}{
+		{"missing weights", loadErr("/nonexistent/needle.safetensors", vocabPath()), ErrIO, "/nonexistent/needle.safetensors"},
+		{"missing vocab", loadErr(w, "/nonexistent/vocab.txt"), ErrIO, "/nonexistent/vocab.txt"},
+		{"vocab as weights", loadErr(vocabPath(), vocabPath()), ErrInvalidWeights, ""},
+		{"truncated weights", loadBytesErr(wb[:len(wb)/2], vb), ErrInvalidWeights, ""},
+		{"empty weights", loadBytesErr(nil, vb), ErrInvalidWeights, ""},
+		{"truncated vocab", loadBytesErr(wb, vb[:len(vb)/2]), ErrInvalidVocab, ""},
+		{"vocab not UTF-8", loadBytesErr(wb, []byte{'a', 0xff, 'b'}), ErrInvalidUTF8, ""},
+		{"path not UTF-8", loadErr("a\xffb", vocabPath()), ErrInvalidUTF8, ""},
+		{"NUL in path", loadErr("a\x00b", vocabPath()), ErrInvalidArgument, "NUL"},
+		{"tools not JSON", runErr("q", `[{"name":`), ErrInvalidTools, "JSON"},
+		{"tool without name", runErr("q", `[{"description":"no name"}]`), ErrInvalidTools, "name"},
+		{"query not UTF-8", runErr("a\xffb", tools), ErrInvalidUTF8, "query"},
+		{"tools not UTF-8", runErr("q", "a\xffb"), ErrInvalidUTF8, ""},
+		{"NUL in query", runErr("a\x00b", tools), ErrInvalidArgument, "query contains a NUL byte"},
+		{"NUL in tools", runErr("q", "[]\x00"), ErrInvalidArgument, "tools contains a NUL byte"},
+		{"negative MaxNewTokens", runErr("q", tools, MaxNewTokens(-1)), ErrInvalidArgument, "MaxNewTokens(-1)"},
+		{"negative Threads", runErr("q", tools, Threads(-2)), ErrInvalidArgument, "Threads(-2)"},
+	}
+	for _, c := range cases {
+		var ne *Error
+		switch {
+		case c.err == nil:
+			t.Errorf("%s: no error", c.name)
+		case !errors.Is(c.err, c.sentinel):
+			t.Errorf("%s: %v is not %v", c.name, c.err, c.sentinel)
+		case !errors.As(c.err, &ne) || ne.Status != c.sentinel.Status:
+			t.Errorf("%s: %v is not an *Error with status %v", c.name, c.err, c.sentinel.Status)
+		case !strings.Contains(ne.Message, c.contains) || ne.Message == "":
+			t.Errorf("%s: message %q does not mention %q", c.name, ne.Message, c.contains)
+		case !strings.HasPrefix(c.err.Error(), "needle: "+c.sentinel.Status.String()+": "):
+			t.Errorf("%s: Error() = %q", c.name, c.err)
+		case errors.Is(c.err, ErrInternal) || errors.Is(c.err, ErrClosed):
+			t.Errorf("%s: %v matches other sentinels", c.name, c.err)
+		}
+	}
+	// A wrapped error still matches.
+	err := fmt.Errorf("loading: %w", loadErr("/nonexistent/x", vocabPath()))
+	if !errors.Is(err, ErrIO) {
+		t.Errorf("wrapped: %v", err)
+	}
+	// Errors leave the engine usable.
+	mustRun(t, e, queries[0], tools)
+}
+
+// TestErrorsPerGoroutine: each failing call must report its own message even with many
+// goroutines failing at once on shared OS threads.
+func TestErrorsPerGoroutine(t *testing.T) {
+	e := load(t, "tiny")
+	var wg sync.WaitGroup
+	errs := make(chan error, 16*20)
+	for g := 0; g < 16; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 20; i++ {
+				path := fmt.Sprintf("/nonexistent/g%d-i%d.safetensors", g, i)
+				if _, err := Load(path, vocabPath()); !errors.Is(err, ErrIO) || !strings.Contains(err.Error(), path) {
+					errs <- fmt.Errorf("goroutine %d: Load(%s) gave %v", g, path, err)
+				}
+				// g valid tools, then one whose description is a number: "tools[g].description".
+				bad := "[" + strings.Repeat(`{"name":"t"},`, g) + `{"name":"u","description":5}]`
+				field := fmt.Sprintf("tools[%d].description", g)
+				_, err := e.Run("q", bad, MaxNewTokens(2))
+				if !errors.Is(err, ErrInvalidTools) || !strings.Contains(err.Error(), field) {
+					errs <- fmt.Errorf("goroutine %d: bad tools gave %v", g, err)
+				}
+				if _, err := e.Run("q", tools, MaxNewTokens(2)); err != nil {
+					errs <- fmt.Errorf("goroutine %d: good call gave %v", g, err)
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func TestStream(t *testing.T) {
+	e := load(t, "tiny")
+	for _, q := range queries {
+		r := mustRun(t, e, q, tools)
+		var ids []uint32
+		var pieces strings.Builder
+		text, err := e.RunStream(q, tools, func(id uint32, piece string) bool {
+			ids = append(ids, id)
+			pieces.WriteString(piece)
+			return true
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if text != r.Text || !reflect.DeepEqual(ids, r.TokenIDs) {
+			t.Errorf("%q: stream %q %v, run %q %v", q, text, ids, r.Text, r.TokenIDs)
+		}
+		if pieces.Len() == 0 {
+			t.Errorf("%q: no piece text streamed", q)
+		}
+		// Early stop after two tokens.
+		var first []uint32
+		text2, err := e.RunStream(q, tools, func(id uint32, _ string) bool {
+			first = append(first, id)
+			return len(first) < 2
+		})
+		if err != nil || !reflect.DeepEqual(first, r.TokenIDs[:2]) {
+			t.Errorf("%q: early stop: %v %v (want %v)", q, first, err, r.TokenIDs[:2])
+		}
+		if len(text2) > len(r.Text)+8 {
+			t.Errorf("early-stopped text %q longer than the full answer %q", text2, r.Text)
+		}
+		// Options apply to streaming; a nil callback is allowed.
+		n := 0
+		if _, err := e.RunStream(q, tools, func(uint32, string) bool { n++; return true }, MaxNewTokens(3)); err != nil || n != 3 {
+			t.Errorf("MaxNewTokens(3) streamed %d tokens (%v)", n, err)
+		}
+		if text3, err := e.RunStream(q, tools, nil); err != nil || text3 != r.Text {
+			t.Errorf("nil callback: %q %v", text3, err)
+		}
+	}
+}
+
+func TestStreamErrors(t *testing.T) {
+	e := load(t, "tiny")
+	called := false
+	_, err := e.RunStream("q", "[", func(uint32, string) bool { called = true; return true })
+	if !errors.Is(err, ErrInvalidTools) || called {
+		t.Errorf("bad tools: %v (callback called: %v)", err, called)
+	}
+	for _, v := range []any{"boom", errors.New("boom error"), 42} {
+		calls := 0
+		_, err = e.RunStream(queries[0], tools, func(uint32, string) bool {
+			calls++
+			if calls == 2 {
+				panic(v)
+			}
+			return true
+		})
+		var pe *CallbackPanicError
+		if !errors.Is(err, ErrCallbackPanic) || !errors.As(err, &pe) || pe.Value != v || len(pe.Stack) == 0 {
+			t.Errorf("panic(%v): got %v", v, err)
+		}
+		if calls != 2 {
+			t.Errorf("panic(%v): generation went on after the panic (%d calls)", v, calls)
+		}
+		if !strings.Contains(err.Error(), fmt.Sprint(v)) && !strings.Contains(err.Error(), "boom") {
+			t.Errorf("message %q", err)
+		}
+	}
+	// The engine still works, on this goroutine and others.
+	mustRun(t, e, queries[0], tools)
+}
+
+// TestStreamNested: the callback may use the engine (and others) itself, and may trigger GC.
+func TestStreamNested(t *testing.T) {
+	e := load(t, "tiny")
+	want := mustRun(t, e, queries[2], tools, MaxNewTokens(4))
+	n := 0
+	_, err := e.RunStream(queries[0], tools, func(uint32, string) bool {
+		n++
+		runtime.GC()
+		r, err := e.Run(queries[2], tools, MaxNewTokens(4))
+		if err != nil || !reflect.DeepEqual(r, want) {
+			t.Errorf("nested run: %v %v", r, err)
+		}
+		if _, err := e.Run("q", "["); !errors.Is(err, ErrInvalidTools) {
+			t.Errorf("nested failing run: %v", err)
+		}
+		return n < 3
+	})
+	if err != nil || n != 3 {
+		t.Errorf("outer stream: %v after %d tokens", err, n)
+	}
+}
+
+func TestBatch(t *testing.T) {
+	e := load(t, "tiny")
+	items := make([]BatchItem, 0, 8)
+	var want []string
+	for i := 0; i < 8; i++ {
+		q := queries[i%4]
+		if i >= 4 {
+			q += " now"
+		}
+		items = append(items, BatchItem{Query: q, Tools: tools})
+		want = append(want, mustRun(t, e, q, tools).Text)
+	}
+	for _, th := range []int{0, 1, 2} {
+		got, err := e.RunBatch(items, Threads(th))
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("Threads(%d): %q %v, want %q", th, got, err, want)
+		}
+	}
+	got, err := e.RunBatch(items)
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("default threads: %v", err)
+	}
+	short, err := e.RunBatch(items[:2], MaxNewTokens(2), Threads(2))
+	if err != nil || len(short) != 2 {
+		t.Errorf("MaxNewTokens(2): %q %v", short, err)
+	}
+	if got, err := e.RunBatch(nil); err != nil || len(got) != 0 {
+		t.Errorf("empty batch: %v %v", got, err)
+	}
+	bad := append([]BatchItem(nil), items[:4]...)
+	bad[2].Tools = "{oops"
+	if got, err := e.RunBatch(bad, Threads(2)); !errors.Is(err, ErrInvalidTools) || !strings.Contains(err.Error(), "item 2") || got != nil {
+		t.Errorf("bad item: %v %v", got, err)
+	}
+	bad[2] = BatchItem{Query: "x\x00y", Tools: tools}
+	if _, err := e.RunBatch(bad); !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "item 2") {
+		t.Errorf("NUL item: %v", err)
+	}
+}
+
+func TestContrastive(t *testing.T) {
+	plain := load(t, "tiny")
+	descs := []string{"weather forecast", "send an email", "play a song"}
+	if d := plain.ContrastiveDim(); d != 0 {
+		t.Errorf("tiny ContrastiveDim = %d", d)
+	}
+	if _, err := plain.EncodeContrastive("x"); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("EncodeContrastive without a head: %v", err)
+	}
+	if _, err := plain.RetrieveTools("q", descs, 2); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("RetrieveTools without a head: %v", err)
+	}
+	h := load(t, "tiny-head")
+	if d := h.ContrastiveDim(); d != 32 {
+		t.Fatalf("tiny-head ContrastiveDim = %d", d)
+	}
+	emb, err := h.EncodeContrastive("book a flight")
+	if err != nil || len(emb) != 32 {
+		t.Fatalf("EncodeContrastive: %d %v", len(emb), err)
+	}
+	var n float64
+	for _, x := range emb {
+		n += float64(x) * float64(x)
+	}
+	if math.Abs(n-1) > 1e-3 {
+		t.Errorf("embedding norm² = %v", n)
+	}
+	emb2, _ := h.EncodeContrastive("book a flight")
+	if !reflect.DeepEqual(emb, emb2) {
+		t.Error("embeddings not deterministic")
+	}
+	m, err := h.RetrieveTools("weather in Rome", descs, 2)
+	if err != nil || len(m) != 2 || m[0].Index == m[1].Index || m[0].Score < m[1].Score || m[0].Index >= 3 || m[1].Index >= 3 {
+		t.Fatalf("RetrieveTools: %+v %v", m, err)
+	}
+	// Scores are the cosine similarities of the embeddings.
+	q, _ := h.EncodeContrastive("weather in Rome")
+	for _, mm := range m {
+		d, _ := h.EncodeContrastive(descs[mm.Index])
+		var dot float64
+		for i := range q {
+			dot += float64(q[i]) * float64(d[i])
+		}
+		if math.Abs(dot-float64(mm.Score)) > 1e-3 {
+			t.Errorf("score %v, cosine %v", mm.Score, dot)
+		}
+	}
+	if m, err := h.RetrieveTools("weather", descs, 0); err != nil || len(m) != 0 {
+		t.Errorf("topK 0: %v %v", m, err)
+	}
+	if m, err := h.RetrieveTools("weather", descs, 10); err != nil || len(m) != 3 {
+		t.Errorf("topK 10: %v %v", m, err)
+	}
+	if m, err := h.RetrieveTools("weather", nil, 3); err != nil || len(m) != 0 {
+		t.Errorf("no descriptions: %v %v", m, err)
+	}
+	if _, err := h.RetrieveTools("weather", descs, -1); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("topK -1: %v", err)
+	}
+	if _, err := h.RetrieveTools("weather", []string{"a", "b\xff"}, 1); !errors.Is(err, ErrInvalidUTF8) {
+		t.Errorf("description not UTF-8: %v", err)
+	}
+	if _, err := h.EncodeContrastive("a\x00"); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("NUL text: %v", err)
+	}
+}
+
+// Test16Goroutines shares one engine between 16 goroutines.
+func Test16Goroutines(t *testing.T) {
+	e := load(t, "tiny")
+	want := make([]*Result, len(queries))
+	for i, q := range queries {
+		want[i] = mustRun(t, e, q, tools)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for g := 0; g < 16; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for k := 0; k < 6; k++ {
+				i := (g + k) % len(queries)
+				var r *Result
+				var err error
+				switch k % 3 {
+				case 0:
+					r, err = e.Run(queries[i], tools)
+				case 1:
+					var ids []uint32
+					var text string
+					text, err = e.RunStream(queries[i], tools, func(id uint32, _ string) bool { ids = append(ids, id); return true })
+					r = &Result{Text: text, TokenIDs: ids, Calls: want[i].Calls, EncoderTokens: want[i].EncoderTokens, Stop: want[i].Stop}
+				case 2:
+					var texts []string
+					texts, err = e.RunBatch([]BatchItem{{queries[i], tools}}, Threads(1))
+					if err == nil {
+						r = &Result{Text: texts[0], TokenIDs: want[i].TokenIDs, Calls: want[i].Calls, EncoderTokens: want[i].EncoderTokens, Stop: want[i].Stop}
+					}
+				}
+				if err != nil || !reflect.DeepEqual(r, want[i]) {
+					errs <- fmt.Errorf("goroutine %d, query %d, mode %d: %+v %v", g, i, k%3, r, err)
+					return
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func TestClose(t *testing.T) {
+	e, err := Load(modelPath(t, "tiny"), vocabPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Close(); err != nil { // idempotent
+		t.Fatal(err)
+	}
+	if _, err := e.Run("q", tools); !errors.Is(err, ErrClosed) {
+		t.Errorf("Run after Close: %v", err)
+	}
+	if _, err := e.RunStream("q", tools, nil); !errors.Is(err, ErrClosed) {
+		t.Errorf("RunStream after Close: %v", err)
+	}
+	if _, err := e.RunBatch([]BatchItem{{"q", tools}}); !errors.Is(err, ErrClosed) {
+		t.Errorf("RunBatch after Close: %v", err)
+	}
+	if _, err := e.EncodeContrastive("q"); !errors.Is(err, ErrClosed) {
+		t.Errorf("EncodeContrastive after Close: %v", err)
+	}
+	if _, err := e.RetrieveTools("q", []string{"a"}, 1); !errors.Is(err, ErrClosed) {
+		t.Errorf("RetrieveTools after Close: %v", err)
+	}
+	if _, err := e.Config(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Config after Close: %v", err)
+	}
+	if e.ContrastiveDim() != 0 {
+		t.Error("ContrastiveDim after Close")
+	}
+}
+
+// TestCloseWhileRunning: Close waits for calls in flight; later calls get ErrClosed.
+func TestCloseWhileRunning(t *testing.T) {
+	e, err := Load(modelPath(t, "tiny"), vocabPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := mustRun(t, e, queries[1], tools).Text
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok, closed := 0, 0
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := 0; k < 10; k++ {
+				r, err := e.Run(queries[1], tools)
+				mu.Lock()
+				switch {
+				case err == nil && r.Text == want:
+					ok++
+				case errors.Is(err, ErrClosed):
+					closed++
+				default:
+					t.Errorf("run during Close: %v %v", r, err)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	time.Sleep(5 * time.Millisecond)
+	e.Close()
+	wg.Wait()
+	t.Logf("%d runs finished, %d saw ErrClosed", ok, closed)
+	if ok+closed != 80 {
+		t.Errorf("%d + %d != 80", ok, closed)
+	}
+}
+
+// TestFinalizerFreesEngines: engines dropped without Close are freed by the GC.
+func TestFinalizerFreesEngines(t *testing.T) {
+	engineCleanups.Lock()
+	before := engineCleanups.n
+	engineCleanups.Unlock()
+	func() {
+		for i := 0; i < 5; i++ {
+			e, err := Load(modelPath(t, "tiny"), vocabPath())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.Run("q", tools, MaxNewTokens(1)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		runtime.GC()
+		engineCleanups.Lock()
+		n := engineCleanups.n - before
+		engineCleanups.Unlock()
+		if n >= 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of 5 dropped engines were freed", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// A closed engine's cleanup is cancelled (no double free when it is collected).
+	e, _ := Load(modelPath(t, "tiny"), vocabPath())
+	e.Close()
+	e = nil
+	for i := 0; i < 3; i++ {
+		runtime.GC()
+	}
+}
+
+// TestGCPressure runs calls with the garbage collector forced between and during them
+// (the tool script also runs the whole suite with GOGC=1).
+func TestGCPressure(t *testing.T) {
+	w, _ := os.ReadFile(modelPath(t, "tiny"))
+	v, _ := os.ReadFile(vocabPath())
+	var want string
+	for i := 0; i < 20; i++ {
+		e, err := LoadBytes(bytes.Clone(w), bytes.Clone(v))
+		if err != nil {
+			t.Fatal(err)
+		}
+		runtime.GC()
+		text, err := e.RunStream(queries[3], tools, func(uint32, string) bool { runtime.GC(); return true }, MaxNewTokens(6))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			want = text
+		} else if text != want {
+			t.Fatalf("iteration %d: %q != %q", i, text, want)
+		}
+		if i%2 == 0 {
+			e.Close()
+		} // odd ones are left to the cleanup
+	}
+}

@@ -1,0 +1,43 @@
+package needle
+
+import "fmt"
+
+// Option changes one setting of a call (Run, RunStream, RunBatch).
+type Option func(*settings)
+
+type settings struct {
+	maxNewTokens int64 // < 0: the model's max_dec_len
+	constrained  bool
+	threads      int64 // < 0: all cores
+	err          error
+}
+
+// MaxNewTokens limits the number of generated tokens (0 = none; values above the model's
+// max_dec_len are clamped to it). The default is the model's max_dec_len.
+func MaxNewTokens(n int) Option {
+	return func(s *settings) {
+		if n < 0 || int64(n) > 1<<32-1 {
+			s.err = newError(StatusInvalidArgument, fmt.Sprintf("MaxNewTokens(%d) out of range", n))
+			return
+		}
+		s.maxNewTokens = int64(n)
+	}
+}
+
+// Constrained turns constrained decoding of tool names and argument keys on (the default)
+// or off.
+func Constrained(on bool) Option {
+	return func(s *settings) { s.constrained = on }
+}
+
+// Threads sets the worker threads of RunBatch (0 = all cores, the default; 1 = the calling
+// thread only). Other calls ignore it.
+func Threads(n int) Option {
+	return func(s *settings) {
+		if n < 0 || int64(n) > 1<<32-1 {
+			s.err = newError(StatusInvalidArgument, fmt.Sprintf("Threads(%d) out of range", n))
+			return
+		}
+		s.threads = int64(n)
+	}
+}
