@@ -182,6 +182,15 @@ char *needle_run_stream(const needle_engine *engine,
                         needle_token_callback callback,
                         void *user_data);
 
+// `needle_run_stream` returning the structured result JSON of `needle_run_json`
+// (its `"stop"` field says `"callback"` when the callback stopped generation).
+char *needle_run_stream_json(const needle_engine *engine,
+                             const char *query,
+                             const char *tools_json,
+                             const needle_options *opts,
+                             needle_token_callback callback,
+                             void *user_data);
+
 // Answers `n` queries (`queries[i]` with `tools_jsons[i]`), in parallel per
 // `opts` threads. On success writes `n` new strings to `out_texts` (free each with
 // `needle_free_str`) and returns `NEEDLE_OK`. If any item fails, nothing is written

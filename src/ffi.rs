@@ -430,18 +430,14 @@ pub unsafe extern "C" fn needle_run_json(
     })
 }
 
-/// Streams the answer: `callback` (may be NULL) receives each token as it is
-/// generated, on the calling thread. Returns the same string `needle_run_with`
-/// would, or the text so far if the callback stopped generation. `user_data` is
-/// passed through untouched.
-#[no_mangle]
-pub unsafe extern "C" fn needle_run_stream(
+unsafe fn stream_impl(
     engine: *const needle_engine,
     query: *const c_char,
     tools_json: *const c_char,
     opts: *const needle_options,
     callback: needle_token_callback,
     user_data: *mut c_void,
+    structured: bool,
 ) -> *mut c_char {
     guard(ptr::null_mut(), || {
         // SAFETY: forwarded caller contract.
@@ -458,8 +454,40 @@ pub unsafe extern "C" fn needle_run_stream(
                 unsafe { cb(id, p, user_data) }
             }
         })?;
-        to_c_string(r.text)
+        to_c_string(if structured { r.to_json() } else { r.text })
     })
+}
+
+/// Streams the answer: `callback` (may be NULL) receives each token as it is
+/// generated, on the calling thread. Returns the same string `needle_run_with`
+/// would, or the text so far if the callback stopped generation. `user_data` is
+/// passed through untouched.
+#[no_mangle]
+pub unsafe extern "C" fn needle_run_stream(
+    engine: *const needle_engine,
+    query: *const c_char,
+    tools_json: *const c_char,
+    opts: *const needle_options,
+    callback: needle_token_callback,
+    user_data: *mut c_void,
+) -> *mut c_char {
+    // SAFETY: forwarded caller contract.
+    unsafe { stream_impl(engine, query, tools_json, opts, callback, user_data, false) }
+}
+
+/// `needle_run_stream` returning the structured result JSON of `needle_run_json`
+/// (its `"stop"` field says `"callback"` when the callback stopped generation).
+#[no_mangle]
+pub unsafe extern "C" fn needle_run_stream_json(
+    engine: *const needle_engine,
+    query: *const c_char,
+    tools_json: *const c_char,
+    opts: *const needle_options,
+    callback: needle_token_callback,
+    user_data: *mut c_void,
+) -> *mut c_char {
+    // SAFETY: forwarded caller contract.
+    unsafe { stream_impl(engine, query, tools_json, opts, callback, user_data, true) }
 }
 
 /// Answers `n` queries (`queries[i]` with `tools_jsons[i]`), in parallel per

@@ -226,6 +226,14 @@ static void test_streaming(needle_engine *e) {
   text = needle_run_stream(e, QUERIES[1], TOOLS, o, on_token, &s2);
   CHECK(text != NULL && s2.count == 2 && s2.ids[0] == s.ids[0] && s2.ids[1] == s.ids[1]);
   needle_free_str(text);
+  /* the structured variant reports the early stop */
+  stream_state s3;
+  memset(&s3, 0, sizeof s3);
+  s3.stop_after = 2;
+  j = needle_run_stream_json(e, QUERIES[1], TOOLS, NULL, on_token, &s3);
+  CHECK(j && has(j, "\"stop\":\"callback\"") && s3.count == 2);
+  needle_free_str(j);
+  CHECK(needle_run_stream_json(NULL, QUERIES[1], TOOLS, NULL, on_token, &s3) == NULL && needle_last_status() == NEEDLE_ERR_INVALID_ARGUMENT);
   /* NULL callback is allowed */
   text = needle_run_stream(e, QUERIES[1], TOOLS, NULL, NULL, NULL);
   CHECK(text && strcmp(text, plain) == 0);
