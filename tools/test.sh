@@ -29,3 +29,6 @@ bash tools/test_go.sh
 
 echo "== Python wheel (pyo3 + maturin) and pytest"
 bash tools/test_python.sh
+
+echo "== Fuzz targets, 30 s each (regression check; bash tools/fuzz.sh 600 for long runs)"
+bash tools/fuzz.sh 30
