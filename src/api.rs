@@ -152,6 +152,20 @@ impl Engine {
         Ok(RunResult { text, calls, token_ids: ids, encoder_tokens: enc_ids.len(), stop })
     }
 
+    /// Sets how many threads one call may use for its encoder and cross-attention
+    /// precomputation, process-wide: `0` (the default) = the `NEEDLE_THREADS`
+    /// environment variable or else all cores, `1` = the calling thread only.
+    /// Batch workers ([`Engine::run_batch_with`] with more than one thread) always run
+    /// each item on one thread.
+    pub fn set_threads(n: usize) {
+        crate::model::set_threads(n)
+    }
+
+    /// The thread count one call may use (see [`Engine::set_threads`]).
+    pub fn threads() -> usize {
+        crate::model::configured_threads()
+    }
+
     /// Answers several queries, in parallel on all available cores. Results are in
     /// input order; each item fails or succeeds on its own.
     pub fn run_batch(&self, items: &[(&str, &str)]) -> Vec<Result<RunResult>> {
@@ -171,6 +185,7 @@ impl Engine {
         std::thread::scope(|sc| {
             for _ in 0..threads {
                 sc.spawn(|| loop {
+                    crate::model::set_thread_limit(1);
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     if i >= items.len() {
                         break;

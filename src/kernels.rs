@@ -24,8 +24,6 @@ pub(crate) struct QMatrix {
 
 /// Columns per panel (the width the micro-kernel accumulates at once).
 pub(crate) const NC: usize = 32;
-/// Rows per micro-kernel call.
-const MR: usize = 4;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Isa {
@@ -97,30 +95,80 @@ fn fill_panel(q: &QMatrix, bytes: &[u8], c0: usize, panel: &mut [f32]) {
     }
 }
 
+/// The micro-kernel: `c[i][0..width] = alpha · Σ_r a[i·lda + r] · panel[r][·]` for `R`
+/// rows; `R × NC` accumulators live in registers (16 zmm for R = 8 on AVX-512).
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn micro<const FMA: bool, const R: usize>(
-    x: &[f32],
-    in_feat: usize,
+    a: &[f32],
+    lda: usize,
+    k: usize,
     panel: &[f32],
-    acc: &mut [[f32; NC]; MR],
+    c: &mut [f32],
+    ldc: usize,
+    width: usize,
+    alpha: f32,
 ) {
-    for a in acc.iter_mut() {
-        *a = [0.0; NC];
-    }
-    for r in 0..in_feat {
-        let w: &[f32; NC] = panel[r * NC..r * NC + NC].try_into().unwrap();
+    assert!(panel.len() >= k * NC && a.len() >= (R - 1) * lda + k && width <= NC);
+    assert!(c.len() >= (R - 1) * ldc + width);
+    let xs: [&[f32]; R] = core::array::from_fn(|i| &a[i * lda..i * lda + k]);
+    let mut acc = [[0f32; NC]; R];
+    let (pp, xp) = (panel.as_ptr(), xs.map(|s| s.as_ptr()));
+    for r in 0..k {
+        // SAFETY: r < k, `panel` holds k·NC values and every `xs[i]` holds k (asserted
+        // and sliced above); unchecked reads keep the accumulators in registers.
+        let w: &[f32; NC] = unsafe { &*(pp.add(r * NC) as *const [f32; NC]) };
         for i in 0..R {
-            let xv = x[i * in_feat + r];
-            let a = &mut acc[i];
-            for c in 0..NC {
-                a[c] = madd::<FMA>(xv, w[c], a[c]);
+            // SAFETY: as above.
+            let xv = unsafe { *xp[i].add(r) };
+            let ai = &mut acc[i];
+            for j in 0..NC {
+                ai[j] = madd::<FMA>(xv, w[j], ai[j]);
             }
+        }
+    }
+    for i in 0..R {
+        let dst = &mut c[i * ldc..i * ldc + width];
+        for (d, s) in dst.iter_mut().zip(&acc[i]) {
+            *d = s * alpha;
         }
     }
 }
 
+/// All row blocks of one panel: `c[rows × width] = alpha · a[rows × k] · panel`.
 #[inline(always)]
-fn gemm_body<const FMA: bool>(
+#[allow(clippy::too_many_arguments)]
+fn panel_rows<const FMA: bool, const MRX: usize>(
+    a: &[f32],
+    lda: usize,
+    rows: usize,
+    k: usize,
+    panel: &[f32],
+    c: &mut [f32],
+    ldc: usize,
+    width: usize,
+    alpha: f32,
+) {
+    let mut l = 0;
+    while l < rows {
+        let m = MRX.min(rows - l);
+        let (aa, cc) = (&a[l * lda..], &mut c[l * ldc..]);
+        match m {
+            8 if MRX >= 8 => micro::<FMA, 8>(aa, lda, k, panel, cc, ldc, width, alpha),
+            7 if MRX >= 7 => micro::<FMA, 7>(aa, lda, k, panel, cc, ldc, width, alpha),
+            6 if MRX >= 6 => micro::<FMA, 6>(aa, lda, k, panel, cc, ldc, width, alpha),
+            5 if MRX >= 5 => micro::<FMA, 5>(aa, lda, k, panel, cc, ldc, width, alpha),
+            4 => micro::<FMA, 4>(aa, lda, k, panel, cc, ldc, width, alpha),
+            3 => micro::<FMA, 3>(aa, lda, k, panel, cc, ldc, width, alpha),
+            2 => micro::<FMA, 2>(aa, lda, k, panel, cc, ldc, width, alpha),
+            _ => micro::<FMA, 1>(aa, lda, k, panel, cc, ldc, width, alpha),
+        }
+        l += m;
+    }
+}
+
+#[inline(always)]
+fn gemm_body<const FMA: bool, const MRX: usize>(
     x: &[f32],
     rows: usize,
     q: &QMatrix,
@@ -131,42 +179,98 @@ fn gemm_body<const FMA: bool>(
     let (inf, out) = (q.in_feat, q.out_feat);
     panel.clear();
     panel.resize((inf + 1) * NC, 0.0);
-    let mut acc = [[0f32; NC]; MR];
     let mut c0 = 0;
     while c0 < out {
         let width = NC.min(out - c0);
         fill_panel(q, bytes, c0, panel);
-        let mut l = 0;
-        while l < rows {
-            let m = MR.min(rows - l);
-            let xs = &x[l * inf..(l + m) * inf];
-            match m {
-                4 => micro::<FMA, 4>(xs, inf, panel, &mut acc),
-                3 => micro::<FMA, 3>(xs, inf, panel, &mut acc),
-                2 => micro::<FMA, 2>(xs, inf, panel, &mut acc),
-                _ => micro::<FMA, 1>(xs, inf, panel, &mut acc),
-            }
-            for i in 0..m {
-                let dst = &mut y[(l + i) * out + c0..(l + i) * out + c0 + width];
-                dst.copy_from_slice(&acc[i][..width]);
-            }
-            l += m;
-        }
+        panel_rows::<FMA, MRX>(x, inf, rows, inf, panel, &mut y[c0..], out, width, 1.0);
         c0 += NC;
     }
 }
 
-/// Few rows (the decoder): decode each packed byte once and use it for every row,
-/// accumulating `Σ q·x` per group and scaling once per group.
+/// `c[rows × n] = alpha · a[rows × k] · B` with `B` pre-packed by [`pack_panels`]
+/// (`c` has row stride `ldc`, `a` row stride `lda`).
 #[inline(always)]
-fn gemm_direct<const FMA: bool>(x: &[f32], rows: usize, q: &QMatrix, bytes: &[u8], y: &mut [f32]) {
-    const W: usize = 16;
-    const R: usize = 4;
+#[allow(clippy::too_many_arguments)]
+fn sgemm_body<const FMA: bool, const MRX: usize>(
+    a: &[f32],
+    lda: usize,
+    rows: usize,
+    k: usize,
+    packed: &[f32],
+    n: usize,
+    c: &mut [f32],
+    ldc: usize,
+    alpha: f32,
+) {
+    for (pi, panel) in packed.chunks(k * NC).take(n.div_ceil(NC)).enumerate() {
+        let c0 = pi * NC;
+        panel_rows::<FMA, MRX>(a, lda, rows, k, panel, &mut c[c0..], ldc, NC.min(n - c0), alpha);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn sgemm_avx512(a: &[f32], lda: usize, rows: usize, k: usize, p: &[f32], n: usize, c: &mut [f32], ldc: usize, alpha: f32) {
+    sgemm_body::<true, 8>(a, lda, rows, k, p, n, c, ldc, alpha)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn sgemm_avx2(a: &[f32], lda: usize, rows: usize, k: usize, p: &[f32], n: usize, c: &mut [f32], ldc: usize, alpha: f32) {
+    sgemm_body::<true, 4>(a, lda, rows, k, p, n, c, ldc, alpha)
+}
+
+/// `c[rows × n] = alpha · a[rows × k] · B`, `B` packed by [`pack_panels`]; `a` has row
+/// stride `lda`, `c` row stride `ldc` (only the first `n` columns of each row are written).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn sgemm_packed(a: &[f32], lda: usize, rows: usize, k: usize, packed: &[f32], n: usize, c: &mut [f32], ldc: usize, alpha: f32) {
+    if rows == 0 || n == 0 {
+        return;
+    }
+    assert!(packed.len() >= n.div_ceil(NC) * k * NC);
+    assert!(a.len() >= (rows - 1) * lda + k && c.len() >= (rows - 1) * ldc + n);
+    match isa() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU supports the features (checked by `isa()`).
+        Isa::Avx512 => unsafe { sgemm_avx512(a, lda, rows, k, packed, n, c, ldc, alpha) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Isa::Avx2 => unsafe { sgemm_avx2(a, lda, rows, k, packed, n, c, ldc, alpha) },
+        _ => sgemm_body::<false, 4>(a, lda, rows, k, packed, n, c, ldc, alpha),
+    }
+}
+
+/// Packs the `k × n` matrix `B[r][c] = get(r, c)` into column panels `[n/NC][k][NC]`
+/// (zero past `n`), the layout [`sgemm_packed`] reads.
+#[inline]
+pub(crate) fn pack_panels(k: usize, n: usize, out: &mut Vec<f32>, get: impl Fn(usize, usize) -> f32) {
+    let np = n.div_ceil(NC);
+    out.clear();
+    out.resize(np * k * NC, 0.0);
+    for p in 0..np {
+        let c0 = p * NC;
+        let w = NC.min(n - c0);
+        let panel = &mut out[p * k * NC..(p + 1) * k * NC];
+        for c in 0..w {
+            for r in 0..k {
+                panel[r * NC + c] = get(r, c0 + c);
+            }
+        }
+    }
+}
+
+/// Few rows (the decoder): decode each packed byte once and use it for every row,
+/// accumulating `Σ q·x` per group (separate chains for the low and high nibble rows,
+/// `W` columns wide) and scaling once per group.
+#[inline(always)]
+fn gemm_direct<const FMA: bool, const W: usize, const R: usize>(x: &[f32], q: &QMatrix, bytes: &[u8], y: &mut [f32]) {
     let (inf, out) = (q.in_feat, q.out_feat);
     let pairs = inf.div_ceil(2);
     let pairs_per_group = q.gs.div_ceil(2).max(1);
-    debug_assert!(rows <= R);
-    let mut xr = [[0f32; 2]; R];
+    assert!(x.len() >= R * inf && y.len() >= R * out && bytes.len() >= pairs * out);
     let mut c0 = 0;
     while c0 < out {
         let width = W.min(out - c0);
@@ -175,22 +279,32 @@ fn gemm_direct<const FMA: bool>(x: &[f32], rows: usize, q: &QMatrix, bytes: &[u8
         while p < pairs {
             let g = (2 * p) / q.gs;
             let pend = ((g + 1) * pairs_per_group).min(pairs);
-            let mut gacc = [[0f32; W]; R];
+            let mut glo = [[0f32; W]; R];
+            let mut ghi = [[0f32; W]; R];
             while p < pend {
                 let row = &bytes[p * out + c0..p * out + c0 + width];
                 let mut lo = [0f32; W];
                 let mut hi = [0f32; W];
-                for c in 0..width {
-                    let b = row[c];
-                    lo[c] = (((b << 4) as i8) >> 4) as f32;
-                    hi[c] = ((b as i8) >> 4) as f32;
-                }
-                for r in 0..rows {
-                    xr[r][0] = x[r * inf + 2 * p];
-                    xr[r][1] = if 2 * p + 1 < inf { x[r * inf + 2 * p + 1] } else { 0.0 };
+                if width == W {
+                    let row: &[u8; W] = row.try_into().unwrap();
                     for c in 0..W {
-                        let t = madd::<FMA>(lo[c], xr[r][0], gacc[r][c]);
-                        gacc[r][c] = madd::<FMA>(hi[c], xr[r][1], t);
+                        let b = row[c];
+                        lo[c] = (((b << 4) as i8) >> 4) as f32;
+                        hi[c] = ((b as i8) >> 4) as f32;
+                    }
+                } else {
+                    for c in 0..width {
+                        let b = row[c];
+                        lo[c] = (((b << 4) as i8) >> 4) as f32;
+                        hi[c] = ((b as i8) >> 4) as f32;
+                    }
+                }
+                for r in 0..R {
+                    let x0 = x[r * inf + 2 * p];
+                    let x1 = if 2 * p + 1 < inf { x[r * inf + 2 * p + 1] } else { 0.0 };
+                    for c in 0..W {
+                        glo[r][c] = madd::<FMA>(lo[c], x0, glo[r][c]);
+                        ghi[r][c] = madd::<FMA>(hi[c], x1, ghi[r][c]);
                     }
                 }
                 p += 1;
@@ -198,13 +312,13 @@ fn gemm_direct<const FMA: bool>(x: &[f32], rows: usize, q: &QMatrix, bytes: &[u8
             let sc = &q.scales[g * out + c0..g * out + c0 + width];
             let mut s = [0f32; W];
             s[..width].copy_from_slice(sc);
-            for r in 0..rows {
+            for r in 0..R {
                 for c in 0..W {
-                    acc[r][c] = madd::<FMA>(gacc[r][c], s[c], acc[r][c]);
+                    acc[r][c] = madd::<FMA>(glo[r][c] + ghi[r][c], s[c], acc[r][c]);
                 }
             }
         }
-        for r in 0..rows {
+        for r in 0..R {
             y[r * out + c0..r * out + c0 + width].copy_from_slice(&acc[r][..width]);
         }
         c0 += W;
@@ -212,24 +326,30 @@ fn gemm_direct<const FMA: bool>(x: &[f32], rows: usize, q: &QMatrix, bytes: &[u8
 }
 
 #[inline(always)]
-fn gemm_any<const FMA: bool>(x: &[f32], rows: usize, q: &QMatrix, b: &[u8], y: &mut [f32], p: &mut Vec<f32>) {
+fn gemm_any<const FMA: bool, const MRX: usize>(x: &[f32], rows: usize, q: &QMatrix, b: &[u8], y: &mut [f32], p: &mut Vec<f32>) {
     if rows <= 4 {
-        gemm_direct::<FMA>(x, rows, q, b, y)
+        match rows {
+            0 => {}
+            1 => gemm_direct::<FMA, 64, 1>(x, q, b, y),
+            2 => gemm_direct::<FMA, 32, 2>(x, q, b, y),
+            3 => gemm_direct::<FMA, 16, 3>(x, q, b, y),
+            _ => gemm_direct::<FMA, 16, 4>(x, q, b, y),
+        }
     } else {
-        gemm_body::<FMA>(x, rows, q, b, y, p)
+        gemm_body::<FMA, MRX>(x, rows, q, b, y, p)
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn gemm_avx512(x: &[f32], rows: usize, q: &QMatrix, b: &[u8], y: &mut [f32], p: &mut Vec<f32>) {
-    gemm_any::<true>(x, rows, q, b, y, p)
+    gemm_any::<true, 8>(x, rows, q, b, y, p)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn gemm_avx2(x: &[f32], rows: usize, q: &QMatrix, b: &[u8], y: &mut [f32], p: &mut Vec<f32>) {
-    gemm_any::<true>(x, rows, q, b, y, p)
+    gemm_any::<true, 4>(x, rows, q, b, y, p)
 }
 
 /// `y[rows × out] = x[rows × in] · Ŵ`, overwriting `y`. `bytes` are the packed codes,
@@ -250,35 +370,51 @@ pub(crate) fn gemm_i4(
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
         Isa::Avx2 => unsafe { gemm_avx2(x, rows, q, bytes, y, panel) },
-        _ => gemm_any::<false>(x, rows, q, bytes, y, panel),
+        _ => gemm_any::<false, 4>(x, rows, q, bytes, y, panel),
     }
+}
+
+#[inline(always)]
+fn bf16_at(row: &[u8], j: usize) -> f32 {
+    bf16_to_f32(u16::from_le_bytes([row[2 * j], row[2 * j + 1]]))
 }
 
 #[inline(always)]
 fn lm_head_body<const FMA: bool>(z: &[f32], emb: &[u8], logits: &mut [f32]) {
     const W: usize = 16;
+    const V: usize = 4;
     let d = z.len();
     let chunks = d / W;
-    for (v, out) in logits.iter_mut().enumerate() {
-        let row = &emb[v * 2 * d..(v + 1) * 2 * d];
-        let mut acc = [0f32; W];
+    let mut v0 = 0;
+    for outs in logits.chunks_mut(V) {
+        let nv = outs.len();
+        let rows: [&[u8]; V] = core::array::from_fn(|i| {
+            let v = v0 + i.min(nv - 1);
+            &emb[v * 2 * d..(v + 1) * 2 * d]
+        });
+        // V independent accumulator chains hide the FMA latency.
+        let mut acc = [[0f32; W]; V];
         for c in 0..chunks {
-            let zz = &z[c * W..c * W + W];
-            let rb = &row[c * 2 * W..c * 2 * W + 2 * W];
-            for k in 0..W {
-                let e = bf16_to_f32(u16::from_le_bytes([rb[2 * k], rb[2 * k + 1]]));
-                acc[k] = madd::<FMA>(zz[k], e, acc[k]);
+            let zz: &[f32; W] = z[c * W..c * W + W].try_into().unwrap();
+            for i in 0..V {
+                let rb: &[u8; 2 * W] = rows[i][c * 2 * W..c * 2 * W + 2 * W].try_into().unwrap();
+                for k in 0..W {
+                    let e = bf16_to_f32(u16::from_le_bytes([rb[2 * k], rb[2 * k + 1]]));
+                    acc[i][k] = madd::<FMA>(zz[k], e, acc[i][k]);
+                }
             }
         }
-        let mut s = 0.0f32;
-        for k in 0..W {
-            s += acc[k];
+        for (i, out) in outs.iter_mut().enumerate() {
+            let mut s = 0.0f32;
+            for k in 0..W {
+                s += acc[i][k];
+            }
+            for j in chunks * W..d {
+                s = madd::<FMA>(z[j], bf16_at(rows[i], j), s);
+            }
+            *out = s;
         }
-        for j in chunks * W..d {
-            let e = bf16_to_f32(u16::from_le_bytes([row[2 * j], row[2 * j + 1]]));
-            s = madd::<FMA>(z[j], e, s);
-        }
-        *out = s;
+        v0 += V;
     }
 }
 
@@ -349,21 +485,81 @@ pub(crate) fn zc_rms_norm(x: &mut [f32], gamma: &[f32]) {
     }
 }
 
-/// Numerically safe softmax in place (uniform when every score is −∞).
-pub(crate) fn softmax(s: &mut [f32]) {
+/// `e^x` for 16 lanes: Cody–Waite reduction by ln 2 and a degree-6 polynomial
+/// (Cephes `expf`, ≤ 2 ulp on the softmax range); 0 below −87.3, +∞ above 88.7.
+/// Integer-only scaling so it vectorises on every target.
+#[inline(always)]
+fn exp16(x: &mut [f32; 16]) {
+    const MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23: adding it rounds to an integer
+    for v in x.iter_mut() {
+        let xi = *v;
+        let xc = xi.clamp(-87.33, 88.7);
+        let t = xc * core::f32::consts::LOG2_E + MAGIC;
+        let n = t - MAGIC;
+        let ni = (t.to_bits() as i32).wrapping_sub(0x4B40_0000);
+        let r = (xc - n * 0.693_359_4) - n * -2.121_944_4e-4;
+        let mut p = 1.987_569_1e-4f32;
+        p = p * r + 1.398_199_9e-3;
+        p = p * r + 8.333_452e-3;
+        p = p * r + 4.166_579_6e-2;
+        p = p * r + 1.666_666_5e-1;
+        p = p * r + 0.5;
+        let y = p * r * r + r + 1.0;
+        let scale = f32::from_bits(((ni + 127) as u32) << 23);
+        let mut e = y * scale;
+        if xi < -87.33 {
+            e = 0.0;
+        }
+        if xi > 88.7 {
+            e = f32::INFINITY;
+        }
+        *v = e;
+    }
+}
+
+#[inline(always)]
+fn softmax_body(s: &mut [f32]) {
+    const W: usize = 16;
     let n = s.len();
     if n == 0 {
         return;
     }
-    let m = s.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    if m == f32::NEG_INFINITY {
+    let mut mx = [f32::NEG_INFINITY; W];
+    let mut chunks = s.chunks_exact(W);
+    for c in &mut chunks {
+        for j in 0..W {
+            mx[j] = if c[j] > mx[j] { c[j] } else { mx[j] };
+        }
+    }
+    let mut m = f32::NEG_INFINITY;
+    for v in mx.iter().chain(chunks.remainder()) {
+        if *v > m {
+            m = *v;
+        }
+    }
+    if m == f32::NEG_INFINITY || m.is_nan() {
         s.fill(1.0 / n as f32);
         return;
     }
+    let mut acc = [0f32; W];
+    let mut buf = [0f32; W];
+    let mut i = 0;
+    while i < n {
+        let w = W.min(n - i);
+        buf.fill(f32::NEG_INFINITY);
+        for j in 0..w {
+            buf[j] = s[i + j] - m;
+        }
+        exp16(&mut buf);
+        for j in 0..W {
+            acc[j] += buf[j];
+        }
+        s[i..i + w].copy_from_slice(&buf[..w]);
+        i += W;
+    }
     let mut sum = 0.0f32;
-    for v in s.iter_mut() {
-        *v = libm::expf(*v - m);
-        sum += *v;
+    for a in acc {
+        sum += a;
     }
     if sum == 0.0 || !sum.is_finite() {
         s.fill(1.0 / n as f32);
@@ -372,6 +568,32 @@ pub(crate) fn softmax(s: &mut [f32]) {
     let inv = 1.0 / sum;
     for v in s.iter_mut() {
         *v *= inv;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn softmax_avx512(s: &mut [f32]) {
+    softmax_body(s)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn softmax_avx2(s: &mut [f32]) {
+    softmax_body(s)
+}
+
+/// Numerically safe softmax in place (uniform when every score is −∞), with a
+/// vectorised `exp` (spec A8 leaves the evaluation order and ≤ 2 ulp `exp` free).
+pub(crate) fn softmax(s: &mut [f32]) {
+    match isa() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU supports the features (checked by `isa()`).
+        Isa::Avx512 => unsafe { softmax_avx512(s) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Isa::Avx2 => unsafe { softmax_avx2(s) },
+        _ => softmax_body(s),
     }
 }
 
@@ -411,6 +633,59 @@ pub(crate) fn rope_apply(x: &mut [f32], cs: &[f32]) {
         let (x0, x1) = (a[i], b[i]);
         a[i] = x0 * c[i] - x1 * s[i];
         b[i] = x1 * c[i] + x0 * s[i];
+    }
+}
+
+/// Entry points for the criterion benches (`benches/kernels.rs`); not a stable API.
+#[doc(hidden)]
+pub mod bench {
+    use super::*;
+
+    /// A random packed INT4 matrix `in_feat × out_feat` with its scales.
+    pub struct Int4 {
+        q: QMatrix,
+        bytes: Vec<u8>,
+        panel: Vec<f32>,
+    }
+
+    fn rnd(seed: &mut u64) -> u64 {
+        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        *seed >> 33
+    }
+
+    impl Int4 {
+        /// Builds a random matrix (deterministic).
+        pub fn new(in_feat: usize, out_feat: usize) -> Int4 {
+            let gs = in_feat.min(32);
+            let in_pad = in_feat.div_ceil(gs) * gs;
+            let mut seed = 7;
+            let bytes = (0..in_pad / 2 * out_feat).map(|_| rnd(&mut seed) as u8).collect::<Vec<u8>>();
+            let scales = (0..in_pad / gs * out_feat).map(|_| (rnd(&mut seed) % 1000) as f32 * 1e-5).collect();
+            let q = QMatrix { in_feat, out_feat, gs, start: 0, len: bytes.len(), scales };
+            Int4 { q, bytes, panel: Vec::new() }
+        }
+
+        /// `y[rows × out] = x[rows × in] · Ŵ`.
+        pub fn gemm(&mut self, x: &[f32], rows: usize, y: &mut [f32]) {
+            gemm_i4(x, rows, &self.q, &self.bytes, y, &mut self.panel)
+        }
+    }
+
+    /// The tied LM head over BF16 rows `emb` (`[logits.len(), z.len()]`).
+    pub fn lm_head(z: &[f32], emb: &[u8], logits: &mut [f32]) {
+        super::lm_head(z, emb, logits)
+    }
+
+    /// Softmax in place.
+    pub fn softmax(s: &mut [f32]) {
+        super::softmax(s)
+    }
+
+    /// `c = alpha · a · b` with `b` (`k × n`, row-major) packed on each call.
+    #[allow(clippy::too_many_arguments)]
+    pub fn sgemm(a: &[f32], rows: usize, k: usize, b: &[f32], n: usize, c: &mut [f32], packed: &mut Vec<f32>) {
+        pack_panels(k, n, packed, |r, cc| b[r * n + cc]);
+        sgemm_packed(a, k, rows, k, packed, n, c, n, 1.0)
     }
 }
 
@@ -500,6 +775,43 @@ mod tests {
         for t in 0..v {
             let s: f32 = (0..d).map(|j| z[j] * e[t * d + j]).sum();
             assert!((logits[t] - s).abs() < 1e-5, "{t}: {} vs {s}", logits[t]);
+        }
+    }
+
+    #[test]
+    fn exp16_is_accurate() {
+        let mut worst = 0f64;
+        let mut x = -90.0f32;
+        while x < 1.0 {
+            let mut b = [x; 16];
+            exp16(&mut b);
+            let want = (x as f64).exp();
+            if want > 1e-37 {
+                worst = worst.max(((b[0] as f64 - want) / want).abs());
+            } else {
+                assert!(b[0] < 2e-37);
+            }
+            x += 0.0137;
+        }
+        assert!(worst < 3.0 * f32::EPSILON as f64, "max rel err {worst}");
+    }
+
+    #[test]
+    fn sgemm_matches_naive() {
+        for &(rows, k, n) in &[(1usize, 5usize, 3usize), (9, 64, 70), (13, 33, 32), (8, 100, 1)] {
+            let a: Vec<f32> = (0..rows * (k + 3)).map(|i| ((i * 7 % 13) as f32 - 6.0) * 0.1).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| ((i * 5 % 11) as f32 - 5.0) * 0.2).collect();
+            let mut packed = Vec::new();
+            pack_panels(k, n, &mut packed, |r, c| b[r * n + c]);
+            let ldc = n + 2;
+            let mut c = vec![f32::NAN; rows * ldc];
+            sgemm_packed(&a, k + 3, rows, k, &packed, n, &mut c, ldc, 0.5);
+            for i in 0..rows {
+                for j in 0..n {
+                    let s: f32 = (0..k).map(|r| a[i * (k + 3) + r] * b[r * n + j]).sum::<f32>() * 0.5;
+                    assert!((c[i * ldc + j] - s).abs() < 1e-4, "{rows}x{k}x{n} [{i},{j}]");
+                }
+            }
         }
     }
 

@@ -348,72 +348,188 @@ impl Model {
         }
     }
 
+    /// Worker threads for one call's encoder over `l` positions (1 below 32 positions,
+    /// on a batch worker, or when configured so).
+    fn threads_for(&self, l: usize) -> usize {
+        if l < 32 {
+            return 1;
+        }
+        let t = THREAD_LIMIT.with(|c| c.get());
+        let t = if t > 0 { t } else { configured_threads() };
+        t.clamp(1, l / 16)
+    }
+
+    /// Norm, Q/K/V projections, q/k head norms and RoPE for rows `r0 ..` (`xc` holds
+    /// the rows' residual stream; results overwrite `qc`, `kc`, `vc`).
+    #[allow(clippy::too_many_arguments)]
+    fn qkv_rows(&self, layer: &EncoderLayer, r0: usize, xc: &[f32], qc: &mut [f32], kc: &mut [f32], vc: &mut [f32], rope: &[f32], ts: &mut Scratch) {
+        let c = &self.cfg;
+        let (d, hd, h, hkv) = (c.d_model, c.head_dim(), c.num_heads, c.num_kv_heads);
+        let rows = xc.len() / d;
+        ts.norm.clear();
+        ts.norm.extend_from_slice(xc);
+        for t in 0..rows {
+            kernels::zc_rms_norm(&mut ts.norm[t * d..(t + 1) * d], &layer.norm);
+        }
+        let a = &layer.attn;
+        kernels::gemm_i4(&ts.norm, rows, &a.wq, self.bytes(&a.wq), qc, &mut ts.panel);
+        kernels::gemm_i4(&ts.norm, rows, &a.wk, self.bytes(&a.wk), kc, &mut ts.panel);
+        kernels::gemm_i4(&ts.norm, rows, &a.wv, self.bytes(&a.wv), vc, &mut ts.panel);
+        for t in 0..rows {
+            let cs = &rope[(r0 + t) * hd..(r0 + t + 1) * hd];
+            for qv in qc[t * h * hd..(t + 1) * h * hd].chunks_exact_mut(hd) {
+                kernels::zc_rms_norm(qv, &a.q_norm);
+                kernels::rope_apply(qv, cs);
+            }
+            for kv in kc[t * hkv * hd..(t + 1) * hkv * hd].chunks_exact_mut(hd) {
+                kernels::zc_rms_norm(kv, &a.k_norm);
+                kernels::rope_apply(kv, cs);
+            }
+        }
+    }
+
+    /// Attention of rows `qc` against the packed keys/values of all positions, the
+    /// output projection and the gated residual into `xc`, then (if `next` is given)
+    /// the next layer's Q/K/V for the same rows.
+    #[allow(clippy::too_many_arguments)]
+    fn layer_rows(
+        &self,
+        layer: &EncoderLayer,
+        next: Option<&EncoderLayer>,
+        r0: usize,
+        l: usize,
+        xc: &mut [f32],
+        qc: &mut [f32],
+        kc: &mut [f32],
+        vc: &mut [f32],
+        packed: &Packed,
+        rope: &[f32],
+        ts: &mut Scratch,
+    ) {
+        let c = &self.cfg;
+        let (d, hd, h, hkv) = (c.d_model, c.head_dim(), c.num_heads, c.num_kv_heads);
+        let rows = xc.len() / d;
+        let qw = h * hd;
+        let rep = h / hkv;
+        let scale = libm::powf(hd as f32, -0.5);
+        ts.attn.clear();
+        ts.attn.resize(rows * qw, 0.0);
+        const QB: usize = 64;
+        ts.scores.resize(QB.min(rows) * l, 0.0);
+        for hh in 0..h {
+            let kh = hh / rep;
+            let mut i = 0;
+            while i < rows {
+                let m = QB.min(rows - i);
+                let sc = &mut ts.scores[..m * l];
+                kernels::sgemm_packed(&qc[i * qw + hh * hd..], qw, m, hd, packed.k(kh), l, sc, l, scale);
+                for row in sc.chunks_exact_mut(l) {
+                    kernels::softmax(row);
+                }
+                kernels::sgemm_packed(sc, l, m, l, packed.v(kh), hd, &mut ts.attn[i * qw + hh * hd..], qw, 1.0);
+                i += m;
+            }
+        }
+        let a = &layer.attn;
+        ts.out.clear();
+        ts.out.resize(rows * d, 0.0);
+        kernels::gemm_i4(&ts.attn, rows, &a.wo, self.bytes(&a.wo), &mut ts.out, &mut ts.panel);
+        let g = kernels::sigmoid(layer.gate);
+        for (xi, o) in xc.iter_mut().zip(&ts.out) {
+            *xi += g * o;
+        }
+        if let Some(f) = &layer.ffn {
+            self.ffn_apply(f, xc, rows, ts);
+        }
+        if let Some(nl) = next {
+            self.qkv_rows(nl, r0, xc, qc, kc, vc, rope, ts);
+        }
+    }
+
     /// Runs the encoder on `ids` and returns the final-normed states `[L × D]`.
+    ///
+    /// Every matrix product runs over all positions at once (INT4 panels dequantised
+    /// once per call and reused by every row); attention is two packed GEMMs per head
+    /// and query block; rows are split across threads (see [`Model::threads_for`]).
     pub(crate) fn encode(&self, ids: &[u32], s: &mut Scratch) -> Vec<f32> {
         let c = &self.cfg;
         let (d, hd, h, hkv) = (c.d_model, c.head_dim(), c.num_heads, c.num_kv_heads);
         let l = ids.len();
+        let (qw, kvw) = (h * hd, hkv * hd);
         let mut x = vec![0f32; l * d];
         for (t, &id) in ids.iter().enumerate() {
             self.embed(id, &mut x[t * d..(t + 1) * d]);
         }
+        if l == 0 || self.encoder.is_empty() {
+            for t in 0..l {
+                kernels::zc_rms_norm(&mut x[t * d..(t + 1) * d], &self.enc_final_norm);
+            }
+            return x;
+        }
         kernels::rope_table(0, l, hd, c.rope_theta, &mut s.rope);
-        let scale = libm::powf(hd as f32, -0.5);
-        let rep = h / hkv;
-        for layer in &self.encoder {
-            s.norm.clear();
-            s.norm.extend_from_slice(&x);
-            for t in 0..l {
-                kernels::zc_rms_norm(&mut s.norm[t * d..(t + 1) * d], &layer.norm);
+        let rope = std::mem::take(&mut s.rope);
+        let nt = self.threads_for(l);
+        let per = l.div_ceil(nt);
+        if s.workers.len() < nt {
+            s.workers.resize_with(nt, Scratch::default);
+        }
+        let mut q = std::mem::take(&mut s.q);
+        let mut k = std::mem::take(&mut s.k);
+        let mut v = std::mem::take(&mut s.v);
+        q.clear();
+        q.resize(l * qw, 0.0);
+        k.clear();
+        k.resize(l * kvw, 0.0);
+        v.clear();
+        v.resize(l * kvw, 0.0);
+        let mut packed = std::mem::take(&mut s.packed);
+        let nl = self.encoder.len();
+        // Step 0 computes layer 0's Q/K/V; step i ≥ 1 runs layer i−1's attention and
+        // output projection, then layer i's Q/K/V, for each thread's rows.
+        for step in 0..=nl {
+            if step > 0 {
+                packed.pack(&k, &v, l, hkv, hd);
             }
-            let a = &layer.attn;
-            self.project(&s.norm, l, &a.wq, &mut s.q, &mut s.panel);
-            self.project(&s.norm, l, &a.wk, &mut s.k, &mut s.panel);
-            self.project(&s.norm, l, &a.wv, &mut s.v, &mut s.panel);
-            for t in 0..l {
-                let cs = &s.rope[t * hd..(t + 1) * hd];
-                for hh in 0..h {
-                    let qv = &mut s.q[(t * h + hh) * hd..(t * h + hh + 1) * hd];
-                    kernels::zc_rms_norm(qv, &a.q_norm);
-                    kernels::rope_apply(qv, cs);
+            let rope = &rope;
+            let packed = &packed;
+            let work = |r0: usize, xc: &mut [f32], qc: &mut [f32], kc: &mut [f32], vc: &mut [f32], ts: &mut Scratch| {
+                if step == 0 {
+                    self.qkv_rows(&self.encoder[0], r0, xc, qc, kc, vc, rope, ts);
+                } else {
+                    let next = self.encoder.get(step);
+                    self.layer_rows(&self.encoder[step - 1], next, r0, l, xc, qc, kc, vc, packed, rope, ts);
                 }
-                for hh in 0..hkv {
-                    let kv = &mut s.k[(t * hkv + hh) * hd..(t * hkv + hh + 1) * hd];
-                    kernels::zc_rms_norm(kv, &a.k_norm);
-                    kernels::rope_apply(kv, cs);
-                }
-            }
-            // Attention per head over all positions (bidirectional).
-            s.attn.clear();
-            s.attn.resize(l * h * hd, 0.0);
-            s.scores.resize(l, 0.0);
-            for hh in 0..h {
-                let kh = hh / rep;
-                for i in 0..l {
-                    let qv = &s.q[(i * h + hh) * hd..(i * h + hh + 1) * hd];
-                    for j in 0..l {
-                        let kv = &s.k[(j * hkv + kh) * hd..(j * hkv + kh + 1) * hd];
-                        s.scores[j] = kernels::dot(qv, kv) * scale;
+            };
+            let mut parts: Vec<_> = x
+                .chunks_mut(per * d)
+                .zip(q.chunks_mut(per * qw))
+                .zip(k.chunks_mut(per * kvw))
+                .zip(v.chunks_mut(per * kvw))
+                .zip(s.workers.iter_mut())
+                .enumerate()
+                .map(|(i, ((((xc, qc), kc), vc), ts))| (i * per, xc, qc, kc, vc, ts))
+                .collect();
+            if parts.len() == 1 {
+                let (r0, xc, qc, kc, vc, ts) = parts.pop().unwrap();
+                work(r0, xc, qc, kc, vc, ts);
+            } else {
+                let work = &work;
+                std::thread::scope(|sc| {
+                    let mine = parts.pop();
+                    for (r0, xc, qc, kc, vc, ts) in parts {
+                        sc.spawn(move || work(r0, xc, qc, kc, vc, ts));
                     }
-                    kernels::softmax(&mut s.scores[..l]);
-                    let o = &mut s.attn[(i * h + hh) * hd..(i * h + hh + 1) * hd];
-                    for j in 0..l {
-                        let vv = &s.v[(j * hkv + kh) * hd..(j * hkv + kh + 1) * hd];
-                        kernels::axpy(s.scores[j], vv, o);
+                    if let Some((r0, xc, qc, kc, vc, ts)) = mine {
+                        work(r0, xc, qc, kc, vc, ts);
                     }
-                }
-            }
-            let attn = std::mem::take(&mut s.attn);
-            self.project(&attn, l, &a.wo, &mut s.out, &mut s.panel);
-            s.attn = attn;
-            let g = kernels::sigmoid(layer.gate);
-            for (xi, o) in x.iter_mut().zip(&s.out) {
-                *xi += g * o;
-            }
-            if let Some(f) = &layer.ffn {
-                self.ffn_apply(f, &mut x, l, s);
+                });
             }
         }
+        s.q = q;
+        s.k = k;
+        s.v = v;
+        s.packed = packed;
+        s.rope = rope;
         for t in 0..l {
             kernels::zc_rms_norm(&mut x[t * d..(t + 1) * d], &self.enc_final_norm);
         }
@@ -421,21 +537,46 @@ impl Model {
     }
 
     /// Precomputes the cross-attention keys (k-normed, no RoPE) and values of every
-    /// decoder layer from the encoder states.
-    pub(crate) fn cross_kv(&self, enc: &[f32], l: usize, s: &mut Scratch) -> Vec<(Vec<f32>, Vec<f32>)> {
+    /// decoder layer from the encoder states, packed for the decoder's attention GEMMs
+    /// (layers split across threads).
+    pub(crate) fn cross_kv(&self, enc: &[f32], l: usize, s: &mut Scratch) -> Vec<Packed> {
         let c = &self.cfg;
         let (hd, hkv) = (c.head_dim(), c.num_kv_heads);
-        let mut out = Vec::with_capacity(self.decoder.len());
-        for layer in &self.decoder {
-            let a = &layer.cross_attn;
-            let mut k = Vec::new();
-            let mut v = Vec::new();
-            self.project(enc, l, &a.wk, &mut k, &mut s.panel);
-            self.project(enc, l, &a.wv, &mut v, &mut s.panel);
-            for t in 0..l * hkv {
-                kernels::zc_rms_norm(&mut k[t * hd..(t + 1) * hd], &a.k_norm);
+        let nt = self.threads_for(l).min(self.decoder.len().max(1));
+        if s.workers.len() < nt {
+            s.workers.resize_with(nt, Scratch::default);
+        }
+        let mut out: Vec<Packed> = (0..self.decoder.len()).map(|_| Packed::default()).collect();
+        let work = |li: usize, p: &mut Packed, ts: &mut Scratch| {
+            let a = &self.decoder[li].cross_attn;
+            let mut k = std::mem::take(&mut ts.k);
+            let mut v = std::mem::take(&mut ts.v);
+            self.project(enc, l, &a.wk, &mut k, &mut ts.panel);
+            self.project(enc, l, &a.wv, &mut v, &mut ts.panel);
+            for kv in k.chunks_exact_mut(hd) {
+                kernels::zc_rms_norm(kv, &a.k_norm);
             }
-            out.push((k, v));
+            p.pack(&k, &v, l, hkv, hd);
+            ts.k = k;
+            ts.v = v;
+        };
+        if nt <= 1 {
+            let ts = &mut s.workers[0];
+            for (li, p) in out.iter_mut().enumerate() {
+                work(li, p, ts);
+            }
+        } else {
+            let per = self.decoder.len().div_ceil(nt);
+            let work = &work;
+            std::thread::scope(|sc| {
+                for (ti, (chunk, ts)) in out.chunks_mut(per).zip(s.workers.iter_mut()).enumerate() {
+                    sc.spawn(move || {
+                        for (j, p) in chunk.iter_mut().enumerate() {
+                            work(ti * per + j, p, ts);
+                        }
+                    });
+                }
+            });
         }
         out
     }
@@ -472,6 +613,13 @@ impl Model {
                 kernels::rope_apply(kv, &s.rope[..hd]);
             }
             let (kc, vc) = &mut st.self_kv[li];
+            if kc.len() < (pos + 1) * kvw {
+                // Caches grow by doubling (amortised), so a huge max_dec_len costs
+                // nothing up front.
+                let n = (2 * kc.len()).max((pos + 1) * kvw);
+                kc.resize(n, 0.0);
+                vc.resize(n, 0.0);
+            }
             kc[pos * kvw..(pos + 1) * kvw].copy_from_slice(&s.k[..kvw]);
             vc[pos * kvw..(pos + 1) * kvw].copy_from_slice(&s.v[..kvw]);
             let n = pos + 1;
@@ -490,8 +638,20 @@ impl Model {
             for hh in 0..h {
                 kernels::zc_rms_norm(&mut s.q[hh * hd..(hh + 1) * hd], &a.q_norm);
             }
-            let (kc, vc) = &st.cross_kv[li];
-            attend_one(&s.q, kc, vc, enc_len, h, rep, hkv, hd, scale, &mut s.scores, &mut s.attn);
+            let p = &st.cross_kv[li];
+            s.attn.clear();
+            s.attn.resize(h * hd, 0.0);
+            s.scores.resize(rep * enc_len, 0.0);
+            for kh in 0..hkv {
+                let sc = &mut s.scores[..rep * enc_len];
+                let qh = &s.q[kh * rep * hd..(kh + 1) * rep * hd];
+                kernels::sgemm_packed(qh, hd, rep, hd, p.k(kh), enc_len, sc, enc_len, scale);
+                for row in sc.chunks_exact_mut(enc_len) {
+                    kernels::softmax(row);
+                }
+                let o = &mut s.attn[kh * rep * hd..(kh + 1) * rep * hd];
+                kernels::sgemm_packed(sc, enc_len, rep, enc_len, p.v(kh), hd, o, hd, 1.0);
+            }
             self.project(&s.attn, 1, &a.wo, &mut s.out, &mut s.panel);
             let g = kernels::sigmoid(layer.cross_gate);
             for (xi, o) in x.iter_mut().zip(&s.out) {
@@ -579,9 +739,92 @@ fn attend_one(
     }
 }
 
+/// Keys and values of one attention layer, packed per KV head for [`kernels::sgemm_packed`]:
+/// `Kᵀ` (`hd × L`) and `V` (`L × hd`) as column panels.
+#[derive(Default)]
+pub(crate) struct Packed {
+    k: Vec<f32>,
+    v: Vec<f32>,
+    k_len: usize,
+    v_len: usize,
+}
+
+impl Packed {
+    /// Packs `k`, `v` (`[L][hkv·hd]` row-major).
+    pub(crate) fn pack(&mut self, k: &[f32], v: &[f32], l: usize, hkv: usize, hd: usize) {
+        let kvw = hkv * hd;
+        self.k_len = l.div_ceil(kernels::NC) * kernels::NC * hd;
+        self.v_len = hd.div_ceil(kernels::NC) * kernels::NC * l;
+        self.k.resize(self.k_len * hkv, 0.0);
+        self.v.resize(self.v_len * hkv, 0.0);
+        let mut buf = Vec::new();
+        for kh in 0..hkv {
+            let off = kh * hd;
+            kernels::pack_panels(hd, l, &mut buf, |r, c| k[c * kvw + off + r]);
+            self.k[kh * self.k_len..(kh + 1) * self.k_len].copy_from_slice(&buf);
+            kernels::pack_panels(l, hd, &mut buf, |r, c| v[r * kvw + off + c]);
+            self.v[kh * self.v_len..(kh + 1) * self.v_len].copy_from_slice(&buf);
+        }
+    }
+
+    fn k(&self, kh: usize) -> &[f32] {
+        &self.k[kh * self.k_len..(kh + 1) * self.k_len]
+    }
+
+    fn v(&self, kh: usize) -> &[f32] {
+        &self.v[kh * self.v_len..(kh + 1) * self.v_len]
+    }
+}
+
+thread_local! {
+    /// Per-thread cap on a call's worker threads (0 = the configured count); batch
+    /// workers set 1 so that batch and encoder threads do not oversubscribe.
+    static THREAD_LIMIT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+static THREADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Sets the worker threads one call may use (0 = `NEEDLE_THREADS` or all cores).
+pub(crate) fn set_threads(n: usize) {
+    THREADS.store(n, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Limits the calls made on the current thread to `n` worker threads (0 = no limit).
+pub(crate) fn set_thread_limit(n: usize) {
+    THREAD_LIMIT.with(|c| c.set(n));
+}
+
+/// The worker threads one call may use.
+pub(crate) fn configured_threads() -> usize {
+    let n = THREADS.load(std::sync::atomic::Ordering::Relaxed);
+    if n > 0 {
+        return n;
+    }
+    use std::sync::OnceLock;
+    static DEFAULT: OnceLock<usize> = OnceLock::new();
+    *DEFAULT.get_or_init(|| {
+        if let Some(n) = std::env::var("NEEDLE_THREADS").ok().and_then(|s| s.trim().parse::<usize>().ok()) {
+            if n > 0 {
+                return n;
+            }
+        }
+        #[cfg(target_arch = "wasm32")]
+        {
+            1
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        }
+    })
+}
+
 /// Reusable per-call buffers.
 #[derive(Default)]
 pub(crate) struct Scratch {
+    /// Per-thread scratch for the encoder's workers.
+    pub workers: Vec<Scratch>,
+    pub packed: Packed,
     pub norm: Vec<f32>,
     pub q: Vec<f32>,
     pub k: Vec<f32>,
@@ -598,7 +841,7 @@ pub(crate) struct Scratch {
 /// Per-call decoder state: caches, the residual stream and the current logits.
 pub(crate) struct DecoderState {
     pub enc_len: usize,
-    pub cross_kv: Vec<(Vec<f32>, Vec<f32>)>,
+    pub cross_kv: Vec<Packed>,
     pub self_kv: Vec<(Vec<f32>, Vec<f32>)>,
     pub x: Vec<f32>,
     pub logits: Vec<f32>,
@@ -608,7 +851,8 @@ impl DecoderState {
     pub(crate) fn new(model: &Model, enc: &[f32], enc_len: usize, steps: usize, s: &mut Scratch) -> Self {
         let c = &model.cfg;
         let kvw = c.num_kv_heads * c.head_dim();
-        let cap = steps.max(1);
+        // Start small; decode_step grows the caches when a run goes further.
+        let cap = steps.clamp(1, 64);
         DecoderState {
             enc_len,
             cross_kv: model.cross_kv(enc, enc_len, s),

@@ -62,6 +62,25 @@ fn absurd_metadata_is_rejected_before_allocating() {
 }
 
 #[test]
+fn a_huge_max_dec_len_allocates_nothing_up_front() {
+    let full = tiny_bytes();
+    let hlen = u64::from_le_bytes(full[..8].try_into().unwrap()) as usize;
+    let mut header: Value = serde_json::from_slice(&full[8..8 + hlen]).unwrap();
+    header["__metadata__"]["max_dec_len"] = Value::String((1usize << 20).to_string());
+    let text = serde_json::to_string(&header).unwrap();
+    let mut bytes = (text.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(text.as_bytes());
+    bytes.extend_from_slice(&full[8 + hlen..]);
+    let big = Engine::from_bytes(bytes, &vocab_text()).unwrap();
+    assert_eq!(big.config().max_dec_len, 1 << 20);
+    let q = "What's the weather in Paris?";
+    // 100 steps: past the initial cache capacity, so the caches grow during the run.
+    let r = big.run_with(q, TOOLS, &RunOptions::default().max_new_tokens(100)).unwrap();
+    let small = engine("tiny").run(q, TOOLS).unwrap();
+    assert_eq!(r.token_ids[..small.token_ids.len()], small.token_ids[..], "same prefix as the 32-step model");
+}
+
+#[test]
 fn input_limits() {
     let e = engine("tiny");
     let max = e.config().max_enc_len;

@@ -11,7 +11,10 @@ echo "== synthetic models (regenerated deterministically, hashes checked)"
 python3 tools/make_model.py --check target/test-models
 
 echo "== Rust: unit, integration and parity tests"
-cargo test --release --all-targets
+cargo test --release --lib --bins --tests --examples
+
+echo "== benches compile"
+cargo bench --no-run --quiet
 
 echo "== Rust: doc tests"
 cargo test --release --doc

@@ -1,0 +1,180 @@
+//! End-to-end timing driver used by `tools/bench_vs_needle_rs.py` (and runnable alone).
+//!
+//! Plain `main` (harness = false) using only the public API, so the same file also
+//! builds against older trees for side-by-side comparisons.
+//!
+//! ```text
+//! cargo bench --bench compare -- --weights W --vocab V [--tools benches/tools20.json]
+//!     [--cases 1,5,20] [--reps 5] [--threads 1] [--batch 8] [--json OUT]
+//! ```
+//! Prints one JSON object: load, first run, warm runs per case (median of `reps`),
+//! prefill ms/token, decode ms/token, batch throughput, and the generated token ids.
+
+use std::time::Instant;
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v[v.len() / 2]
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+/// CPU time of the calling thread in ms (Linux `/proc/thread-self/schedstat`, ns
+/// resolution), or NaN. With one thread this is the figure that a busy machine
+/// disturbs least.
+fn cpu_ms() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse::<f64>().ok()))
+        .map_or(f64::NAN, |ns| ns / 1e6)
+}
+
+/// Resident set size in KiB (Linux), or 0.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+/// The compact ASCII JSON of the first `n` tools (Python `json.dumps(separators=(",", ":"))`).
+pub fn tools_json(all: &serde_json::Value, n: usize) -> String {
+    let arr = all.as_array().expect("tools file must hold a JSON array");
+    serde_json::Value::Array(arr[..n.min(arr.len())].to_vec()).to_string()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let weights = arg(&args, "--weights").unwrap_or_else(|| "target/test-models/full.safetensors".into());
+    let vocab = arg(&args, "--vocab").unwrap_or_else(|| "tests/fixtures/vocab/vocab.txt".into());
+    let tools_path = arg(&args, "--tools").unwrap_or_else(|| "benches/tools20.json".into());
+    let query = arg(&args, "--query").unwrap_or_else(|| "What's the weather in Paris?".into());
+    let reps: usize = arg(&args, "--reps").and_then(|s| s.parse().ok()).unwrap_or(5);
+    let batch: usize = arg(&args, "--batch").and_then(|s| s.parse().ok()).unwrap_or(0);
+    let threads: usize = arg(&args, "--threads").and_then(|s| s.parse().ok()).unwrap_or(0);
+    let cases: Vec<usize> = arg(&args, "--cases")
+        .unwrap_or_else(|| "1,5,20".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    if threads > 0 {
+        std::env::set_var("NEEDLE_THREADS", threads.to_string());
+    }
+    let all: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&tools_path).expect("read tools")).expect("parse tools");
+
+    let rss0 = rss_kib();
+    let t = Instant::now();
+    let engine = needle::Engine::load(&weights, &vocab).expect("load");
+    let load_ms = ms(t);
+    let rss_loaded = rss_kib();
+    let first_tools = tools_json(&all, cases.first().copied().unwrap_or(1));
+    let t = Instant::now();
+    let first = engine.run(&query, &first_tools).expect("first run");
+    let first_ms = ms(t);
+    let rss_first = rss_kib();
+    // Repeated loads (page cache warm) for a stable load figure.
+    let mut loads = vec![load_ms];
+    for _ in 0..5 {
+        let t = Instant::now();
+        let e = needle::Engine::load(&weights, &vocab).expect("load");
+        loads.push(ms(t));
+        drop(e);
+    }
+
+    let mut out_cases = Vec::new();
+    for &n in &cases {
+        let tools = tools_json(&all, n);
+        let r = engine.run(&query, &tools).expect("run");
+        let mut warm = Vec::new();
+        let mut warm_cpu = Vec::new();
+        for _ in 0..reps {
+            let (t, c) = (Instant::now(), cpu_ms());
+            let r2 = engine.run(&query, &tools).expect("run");
+            warm.push(ms(t));
+            warm_cpu.push(cpu_ms() - c);
+            assert_eq!(r2.token_ids, r.token_ids, "non-deterministic output");
+        }
+        // Prefill = encoder + cross K/V + the first decoder step; decode = the rest.
+        let one = needle::RunOptions::default().max_new_tokens(1);
+        let mut pre = Vec::new();
+        let mut pre_cpu = Vec::new();
+        for _ in 0..reps {
+            let (t, c) = (Instant::now(), cpu_ms());
+            engine.run_with(&query, &tools, &one).expect("run");
+            pre.push(ms(t));
+            pre_cpu.push(cpu_ms() - c);
+        }
+        let warm_ms = median(warm.clone());
+        let pre_ms = median(pre);
+        let steps = r.token_ids.len() + usize::from(r.stop == needle::StopReason::Eos);
+        let decode_ms_tok = if steps > 1 { (warm_ms - pre_ms) / (steps - 1) as f64 } else { f64::NAN };
+        out_cases.push(serde_json::json!({
+            "tools": n,
+            "encoder_tokens": r.encoder_tokens,
+            "steps": steps,
+            "warm_ms": warm_ms,
+            "warm_all_ms": warm,
+            "warm_cpu_ms": median(warm_cpu.clone()),
+            "prefill_cpu_ms": median(pre_cpu.clone()),
+            "decode_cpu_ms_per_token": if steps > 1 { (median(warm_cpu) - median(pre_cpu)) / (steps - 1) as f64 } else { f64::NAN },
+            "prefill_ms": pre_ms,
+            "prefill_ms_per_token": pre_ms / r.encoder_tokens as f64,
+            "decode_ms_per_token": decode_ms_tok,
+            "token_ids": r.token_ids,
+            "text": r.text,
+        }));
+    }
+
+    let mut batch_out = serde_json::Value::Null;
+    if batch > 0 {
+        let tools = tools_json(&all, *cases.get(1).or(cases.first()).unwrap_or(&5));
+        let items: Vec<(&str, &str)> = (0..batch).map(|_| (query.as_str(), tools.as_str())).collect();
+        let opts = needle::RunOptions::default();
+        let mut res = serde_json::Map::new();
+        for th in [1usize, 2] {
+            let mut v = Vec::new();
+            for _ in 0..reps.clamp(1, 3) {
+                let t = Instant::now();
+                let rs = engine.run_batch_with(&items, &opts, th);
+                v.push(ms(t));
+                assert!(rs.iter().all(|r| r.is_ok()));
+            }
+            res.insert(format!("threads_{th}_ms"), median(v).into());
+        }
+        res.insert("items".into(), batch.into());
+        batch_out = res.into();
+    }
+
+    let report = serde_json::json!({
+        "isa": needle::kernels::isa_name(),
+        "load_ms_first": load_ms,
+        "load_ms": median(loads),
+        "first_run_ms": first_ms,
+        "first_run_tokens": first.token_ids.len(),
+        "rss_kib_before_load": rss0,
+        "rss_kib_after_load": rss_loaded,
+        "rss_kib_after_first_run": rss_first,
+        "weights_bytes": std::fs::metadata(&weights).map(|m| m.len()).unwrap_or(0),
+        "cases": out_cases,
+        "batch": batch_out,
+    });
+    let text = report.to_string();
+    match arg(&args, "--json") {
+        Some(p) => std::fs::write(p, &text).expect("write json"),
+        None => println!("{text}"),
+    }
+}

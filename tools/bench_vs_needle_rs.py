@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""libneedle vs needle-rs 0.3.1, side by side on the same full-size synthetic model.
+
+One command reproduces the tables in BENCHMARKS.md:
+
+    python3 tools/bench_vs_needle_rs.py [--reps 5] [--json target/bench/result.json]
+
+It generates target/test-models/full.safetensors if missing, installs the needle-rs
+wheel if missing, builds libneedle's timing driver (benches/compare.rs), then in one
+run measures both engines on the same cases (the first 1, 5 and 20 tools of
+benches/tools20.json, fed to both as the same compact ASCII JSON), checks that the
+generated token ids are identical, and prints the ratios as a Markdown table.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+QUERY = "What's the weather in Paris?"
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, cwd=ROOT, check=True, **kw)
+
+
+def cpu_name():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def needle_rs(weights, vocab, cases, reps):
+    try:
+        import needle_rs  # noqa: F401
+    except ImportError:
+        sh([sys.executable, "-m", "pip", "install", "-q", "needle-rs==0.3.1"])
+    import needle_rs
+
+    loads = []
+    for _ in range(5):
+        t = time.perf_counter()
+        e = needle_rs.NeedleEngine.load(weights, vocab)
+        loads.append((time.perf_counter() - t) * 1e3)
+    out = {"load_ms": statistics.median(loads), "cases": []}
+    for n, tools in cases:
+        ids = []
+        e.run_stream(QUERY, tools, lambda i, piece: ids.append(i))
+        warm = []
+        for _ in range(reps):
+            t = time.perf_counter()
+            e.run(QUERY, tools)
+            warm.append((time.perf_counter() - t) * 1e3)
+        out["cases"].append({"tools": n, "warm_ms": statistics.median(warm), "warm_all_ms": warm, "token_ids": ids})
+    return out
+
+
+def libneedle(weights, vocab, ncases, reps, threads, batch):
+    out = os.path.join(ROOT, "target", "bench", f"libneedle-t{threads}.json")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    env = dict(os.environ, NEEDLE_THREADS=str(threads))
+    sh(["cargo", "bench", "--quiet", "--bench", "compare", "--", "--weights", weights, "--vocab", vocab,
+        "--cases", ",".join(map(str, ncases)), "--reps", str(reps), "--batch", str(batch), "--json", out],
+       env=env, stdout=subprocess.DEVNULL)
+    with open(out) as f:
+        return json.load(f)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--weights", default="target/test-models/full.safetensors")
+    ap.add_argument("--vocab", default="tests/fixtures/vocab/vocab.txt")
+    ap.add_argument("--tools", default="benches/tools20.json")
+    ap.add_argument("--cases", default="1,5,20")
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--json", default="target/bench/result.json")
+    a = ap.parse_args()
+    os.chdir(ROOT)
+    if not os.path.exists(a.weights):
+        sh([sys.executable, "tools/make_model.py", "--preset", "full", "--out", a.weights])
+    all_tools = json.load(open(a.tools))
+    ncases = [int(x) for x in a.cases.split(",")]
+    cases = [(n, json.dumps(all_tools[:n], separators=(",", ":"), ensure_ascii=True)) for n in ncases]
+
+    print("building and running libneedle (1 thread, then default threads) ...", file=sys.stderr)
+    ln1 = libneedle(a.weights, a.vocab, ncases, a.reps, 1, a.batch)
+    ln2 = libneedle(a.weights, a.vocab, ncases, a.reps, 0, 0)
+    print("running needle-rs ...", file=sys.stderr)
+    nr = needle_rs(a.weights, a.vocab, cases, a.reps)
+
+    ok = True
+    rows = []
+    for c1, c2, r in zip(ln1["cases"], ln2["cases"], nr["cases"]):
+        same = c1["token_ids"] == r["token_ids"] == c2["token_ids"]
+        ok &= same
+        rows.append((c1, c2, r, same))
+
+    print(f"\nmachine: {cpu_name()}, {os.cpu_count()} logical CPUs, kernels: {ln1['isa']}; "
+          f"load average {os.getloadavg()[0]:.1f}")
+    print(f"model: {a.weights} ({ln1['weights_bytes'] / 1e6:.1f} MB), query {QUERY!r}, reps {a.reps} (medians)\n")
+    print("| case | enc tokens | steps | needle-rs ms | libneedle 1 thread ms | ratio | libneedle all threads ms | ratio | "
+          "prefill ms (1 thr) | decode ms/token (1 thr) | CPU ms (1 thr) | same tokens |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for c1, c2, r, same in rows:
+        print(f"| {c1['tools']} tools | {c1['encoder_tokens']} | {c1['steps']} | {r['warm_ms']:.1f} | "
+              f"{c1['warm_ms']:.1f} | {r['warm_ms'] / c1['warm_ms']:.1f}x | {c2['warm_ms']:.1f} | "
+              f"{r['warm_ms'] / c2['warm_ms']:.1f}x | {c1['prefill_ms']:.1f} | {c1['decode_ms_per_token']:.2f} | "
+              f"{c1.get('warm_cpu_ms', float('nan')):.1f} | {'yes' if same else 'NO'} |")
+    print(f"\n| load | needle-rs {nr['load_ms']:.2f} ms | libneedle {ln1['load_ms']:.2f} ms "
+          f"(first load in process {ln1['load_ms_first']:.2f} ms) |")
+    print(f"| first run after load ({ncases[0]} tools) | libneedle {ln1['first_run_ms']:.1f} ms |")
+    grow = (ln1["rss_kib_after_first_run"] - ln1["rss_kib_before_load"]) / 1024
+    print(f"| RSS growth, load + one answer | {grow:.1f} MB (weights file {ln1['weights_bytes'] / 2**20:.1f} MB) |")
+    if ln1.get("batch"):
+        b = ln1["batch"]
+        print(f"| run_batch, {b['items']} items | 1 thread {b['threads_1_ms']:.1f} ms, 2 threads "
+              f"{b['threads_2_ms']:.1f} ms, speed-up {b['threads_1_ms'] / b['threads_2_ms']:.2f}x |")
+    json.dump({"libneedle_1_thread": ln1, "libneedle_default_threads": ln2, "needle_rs": nr,
+               "cpu": cpu_name(), "loadavg": os.getloadavg()}, open(a.json, "w"), indent=1)
+    print(f"\nraw numbers: {a.json}")
+    if not ok:
+        print("ERROR: token ids differ between libneedle and needle-rs", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
