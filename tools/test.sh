@@ -33,5 +33,8 @@ bash tools/test_go.sh
 echo "== Python wheel (pyo3 + maturin) and pytest"
 bash tools/test_python.sh
 
+echo "== WebAssembly: npm package, node --test, headless Chromium demo"
+bash tools/test_wasm.sh
+
 echo "== Fuzz targets, 30 s each (regression check; bash tools/fuzz.sh 600 for long runs)"
 bash tools/fuzz.sh 30

@@ -1,0 +1,31 @@
+// Runs libneedle in a module worker so the page stays responsive and tokens stream in.
+import { Engine, init } from "../../wasm/npm/web.js";
+
+let engine = null;
+let simd = false;
+
+function fail(e) {
+  postMessage({ type: "error", message: e instanceof Error ? e.message : String(e) });
+}
+
+onmessage = async ({ data }) => {
+  try {
+    if (data.type === "load") {
+      const t0 = performance.now();
+      simd = (await init(data.simd === false ? { simd: false } : {})).simd;
+      const next = await Engine.load(new Uint8Array(data.weights), data.vocab);
+      engine?.free();
+      engine = next;
+      postMessage({ type: "loaded", config: engine.config, simd, ms: performance.now() - t0 });
+    } else if (data.type === "run") {
+      if (!engine) throw new Error("no model loaded");
+      const t0 = performance.now();
+      const r = engine.runStream(data.query, data.tools, (id, piece) => {
+        postMessage({ type: "token", id, piece });
+      });
+      postMessage({ type: "done", result: r, ms: performance.now() - t0 });
+    }
+  } catch (e) {
+    fail(e);
+  }
+};

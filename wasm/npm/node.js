@@ -1,0 +1,25 @@
+// Node.js entry of libneedle (wasm-bindgen `nodejs` target, SIMD128 build: every Node.js
+// release that runs this package supports WebAssembly SIMD).
+import { createRequire } from "node:module";
+import { defineEngine } from "./core.js";
+
+const require = createRequire(import.meta.url);
+const raw = require("./gen/node/libneedle_wasm.js");
+
+/** The libneedle engine (see index.d.ts). */
+export const Engine = defineEngine(async () => raw);
+
+/** Present for symmetry with the browser entry: the Node.js build is ready at import. */
+export async function init() {
+  return { simd: true };
+}
+
+/** Always true in Node.js (the SIMD build is used). */
+export function simdSupported() {
+  return true;
+}
+
+/** The version of the libneedle engine inside the wasm module. */
+export async function version() {
+  return raw.version();
+}

@@ -1,0 +1,147 @@
+//! wasm-bindgen bindings of libneedle (the Rust engine) for browsers, Node.js and edge
+//! workers.
+//!
+//! This is the raw layer; the npm package wraps it in an idiomatic facade
+//! (`wasm/js/engine.js`: `Engine.load`, `run`, `runStream`, …). Results cross the
+//! boundary as the engine's own compact JSON (`RunResult::to_json`), errors as JS
+//! `Error` objects whose message is the engine's message (`"invalid weights file: …"`)
+//! with the stable numeric `code` and short `kind` name attached.
+
+use js_sys::{Array, Function, Reflect};
+use needle::{Engine, Error, RunOptions};
+use wasm_bindgen::prelude::*;
+
+/// A JS `Error` carrying the engine's message, plus `code` (the C status value) and `kind`.
+fn js_error(e: &Error) -> JsValue {
+    let err = js_sys::Error::new(&e.to_string());
+    let _ = Reflect::set(&err, &"code".into(), &JsValue::from(e.kind().code()));
+    let _ = Reflect::set(&err, &"kind".into(), &JsValue::from_str(e.kind().name()));
+    err.into()
+}
+
+fn options(max_new_tokens: Option<u32>, constrained: Option<bool>) -> RunOptions {
+    let mut o = RunOptions::default();
+    if let Some(n) = max_new_tokens {
+        o = o.max_new_tokens(n as usize);
+    }
+    if let Some(c) = constrained {
+        o = o.constrained(c);
+    }
+    o
+}
+
+/// The loaded model (raw binding; use the `Engine` facade from JavaScript).
+#[wasm_bindgen]
+pub struct RawEngine {
+    inner: Engine,
+}
+
+#[wasm_bindgen]
+impl RawEngine {
+    /// Loads from the bytes of `needle.safetensors` and the text of `vocab.txt`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(weights: Vec<u8>, vocab: &str) -> Result<RawEngine, JsValue> {
+        Engine::from_bytes(weights, vocab).map(|inner| RawEngine { inner }).map_err(|e| js_error(&e))
+    }
+
+    /// One query; returns the result as JSON (`{"calls","text","token_ids","encoder_tokens","stop"}`).
+    pub fn run(
+        &self,
+        query: &str,
+        tools: &str,
+        max_new_tokens: Option<u32>,
+        constrained: Option<bool>,
+    ) -> Result<String, JsValue> {
+        self.inner
+            .run_with(query, tools, &options(max_new_tokens, constrained))
+            .map(|r| r.to_json())
+            .map_err(|e| js_error(&e))
+    }
+
+    /// Like `run`, calling `on_token(id, piece)` for every generated token; a callback
+    /// that returns `false` stops generation; one that throws stops it and the
+    /// exception is rethrown.
+    pub fn run_stream(
+        &self,
+        query: &str,
+        tools: &str,
+        on_token: &Function,
+        max_new_tokens: Option<u32>,
+        constrained: Option<bool>,
+    ) -> Result<String, JsValue> {
+        let mut thrown: Option<JsValue> = None;
+        let r = self.inner.run_stream(query, tools, &options(max_new_tokens, constrained), |id, piece| {
+            match on_token.call2(&JsValue::NULL, &JsValue::from(id), &JsValue::from_str(piece)) {
+                Ok(v) => v.as_bool() != Some(false),
+                Err(e) => {
+                    thrown = Some(e);
+                    false
+                }
+            }
+        });
+        if let Some(e) = thrown {
+            return Err(e);
+        }
+        r.map(|r| r.to_json()).map_err(|e| js_error(&e))
+    }
+
+    /// Several queries (sequential: one thread in wasm). Each element of the returned
+    /// array is the result JSON string or an `Error`.
+    pub fn run_batch(
+        &self,
+        queries: Vec<String>,
+        tools: Vec<String>,
+        max_new_tokens: Option<u32>,
+        constrained: Option<bool>,
+    ) -> Result<Array, JsValue> {
+        if queries.len() != tools.len() {
+            return Err(js_sys::Error::new("run_batch: queries and tools differ in length").into());
+        }
+        let items: Vec<(&str, &str)> = queries.iter().map(String::as_str).zip(tools.iter().map(String::as_str)).collect();
+        let out = Array::new();
+        for r in self.inner.run_batch_with(&items, &options(max_new_tokens, constrained), 1) {
+            out.push(&match r {
+                Ok(r) => JsValue::from_str(&r.to_json()),
+                Err(e) => js_error(&e),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Width of the contrastive head (0 when the model has none).
+    pub fn contrastive_dim(&self) -> usize {
+        self.inner.contrastive_dim()
+    }
+
+    /// L2-normalised retrieval embedding, or `undefined` when the model has no head.
+    pub fn encode_contrastive(&self, text: &str) -> Option<Vec<f32>> {
+        self.inner.encode_contrastive(text).ok()
+    }
+
+    /// Ranks `descriptions` against `query`: `[index0, score0, index1, score1, …]`, best first.
+    pub fn retrieve_tools(&self, query: &str, descriptions: Vec<String>, top_k: usize) -> Result<Vec<f64>, JsValue> {
+        let d: Vec<&str> = descriptions.iter().map(String::as_str).collect();
+        let ranked = self.inner.retrieve_tools(query, &d, top_k).map_err(|e| js_error(&e))?;
+        Ok(ranked.into_iter().flat_map(|(i, s)| [i as f64, s as f64]).collect())
+    }
+
+    /// The model configuration as JSON.
+    pub fn config_json(&self) -> String {
+        let c = self.inner.config();
+        let act = format!("{:?}", c.activation).to_lowercase();
+        needle::serde_json::json!({
+            "d_model": c.d_model, "num_heads": c.num_heads, "num_kv_heads": c.num_kv_heads,
+            "num_encoder_layers": c.num_encoder_layers, "num_decoder_layers": c.num_decoder_layers,
+            "vocab_size": c.vocab_size, "max_enc_len": c.max_enc_len, "max_dec_len": c.max_dec_len,
+            "no_feedforward": c.no_feedforward, "ffn_dim": c.ffn_dim, "activation": act,
+            "rope_theta": c.rope_theta, "contrastive_dim": c.contrastive_dim,
+        })
+        .to_string()
+    }
+}
+
+/// The engine crate's version.
+#[wasm_bindgen]
+pub fn version() -> String {
+    needle::VERSION.to_string()
+}
