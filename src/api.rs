@@ -152,11 +152,17 @@ impl Engine {
         Ok(RunResult { text, calls, token_ids: ids, encoder_tokens: enc_ids.len(), stop })
     }
 
-    /// Sets how many threads one call may use for its encoder and cross-attention
-    /// precomputation, process-wide: `0` (the default) = the `NEEDLE_THREADS`
-    /// environment variable or else all cores, `1` = the calling thread only.
-    /// Batch workers ([`Engine::run_batch_with`] with more than one thread) always run
-    /// each item on one thread.
+    /// Sets how many threads one call may use, process-wide: `0` (the default) = the
+    /// `NEEDLE_THREADS` environment variable or else all cores, `1` = the calling
+    /// thread only (no pool, no spawned threads). The encoder and the cross-attention
+    /// precomputation split their rows/layers over scoped threads; each decoder step
+    /// splits its matrix products, cross-attention and LM head over a persistent pool of
+    /// `n − 1` helper threads, created on first use with the count configured then
+    /// (later increases are capped at that size). Results, and so token ids, are
+    /// bit-identical for every thread count. Batch workers
+    /// ([`Engine::run_batch_with`] with more than one thread) always run each item on
+    /// one thread. On a machine whose cores are busy with other work, `1` is usually
+    /// faster.
     pub fn set_threads(n: usize) {
         crate::model::set_threads(n)
     }

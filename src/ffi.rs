@@ -399,14 +399,8 @@ pub unsafe extern "C" fn needle_run_with(
     tools_json: *const c_char,
     opts: *const needle_options,
 ) -> *mut c_char {
-    guard(ptr::null_mut(), || {
-        // SAFETY: forwarded caller contract.
-        let e = unsafe { engine_ref(engine) }?;
-        let q = unsafe { arg_str(query, "query") }?;
-        let t = unsafe { arg_str(tools_json, "tools_json") }?;
-        let (o, _) = unsafe { options_of(opts) };
-        to_c_string(e.run_with(q, t, &o)?.text)
-    })
+    // SAFETY: forwarded caller contract.
+    unsafe { stream_impl(engine, query, tools_json, opts, None, ptr::null_mut(), false) }
 }
 
 /// Like `needle_run_with` but returns the structured result as JSON:
@@ -420,16 +414,12 @@ pub unsafe extern "C" fn needle_run_json(
     tools_json: *const c_char,
     opts: *const needle_options,
 ) -> *mut c_char {
-    guard(ptr::null_mut(), || {
-        // SAFETY: forwarded caller contract.
-        let e = unsafe { engine_ref(engine) }?;
-        let q = unsafe { arg_str(query, "query") }?;
-        let t = unsafe { arg_str(tools_json, "tools_json") }?;
-        let (o, _) = unsafe { options_of(opts) };
-        to_c_string(e.run_with(q, t, &o)?.to_json())
-    })
+    // SAFETY: forwarded caller contract.
+    unsafe { stream_impl(engine, query, tools_json, opts, None, ptr::null_mut(), true) }
 }
 
+/// Shared body of the run functions: one run, optionally streamed, returning the text
+/// or the structured JSON.
 unsafe fn stream_impl(
     engine: *const needle_engine,
     query: *const c_char,

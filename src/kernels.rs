@@ -18,8 +18,35 @@ pub(crate) struct QMatrix {
     /// Absolute byte range of the packed codes in the weights storage.
     pub start: usize,
     pub len: usize,
-    /// `[groups, out_feat]` row-major.
-    pub scales: Vec<f32>,
+    /// Absolute byte offset of the F32 scales `[groups, out_feat]` (row-major,
+    /// little-endian) in the weights storage. They stay in the memory map and are read
+    /// (unaligned) where they are used: nothing is copied or converted at load.
+    pub scale_start: usize,
+}
+
+impl QMatrix {
+    /// Quantisation groups along the input.
+    #[inline]
+    pub fn groups(&self) -> usize {
+        self.in_feat.div_ceil(self.gs)
+    }
+
+    /// The packed codes and the raw scale bytes of this matrix within `data` (the
+    /// whole weights storage).
+    #[inline]
+    fn parts<'a>(&self, data: &'a [u8]) -> (&'a [u8], &'a [u8]) {
+        let sl = self.groups() * self.out_feat * 4;
+        (&data[self.start..self.start + self.len], &data[self.scale_start..self.scale_start + sl])
+    }
+}
+
+/// Scales `idx .. idx + width` of the little-endian F32 scale bytes `sb` into `dst`.
+#[inline(always)]
+fn load_scales<const W: usize>(sb: &[u8], idx: usize, width: usize, dst: &mut [f32; W]) {
+    let src = &sb[4 * idx..4 * (idx + width)];
+    for (d, c) in dst.iter_mut().zip(src.chunks_exact(4)) {
+        *d = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+    }
 }
 
 /// Columns per panel (the width the micro-kernel accumulates at once).
@@ -72,14 +99,19 @@ fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
 
 /// Dequantises columns `c0 .. c0+NC` of `q` into `panel[in_feat][NC]` (zero past out_feat).
 #[inline(always)]
-fn fill_panel(q: &QMatrix, bytes: &[u8], c0: usize, panel: &mut [f32]) {
+fn fill_panel(q: &QMatrix, bytes: &[u8], sb: &[u8], c0: usize, panel: &mut [f32]) {
     let out = q.out_feat;
     let width = NC.min(out - c0);
     let pairs = q.in_feat.div_ceil(2);
+    let mut sc = [0f32; NC];
+    let mut cur_g = usize::MAX;
     for p in 0..pairs {
         let g = (2 * p) / q.gs;
+        if g != cur_g {
+            load_scales(sb, g * out + c0, width, &mut sc);
+            cur_g = g;
+        }
         let row = &bytes[p * out + c0..p * out + c0 + width];
-        let sc = &q.scales[g * out + c0..g * out + c0 + width];
         let (lo_row, rest) = panel[2 * p * NC..].split_at_mut(NC);
         let mut lo = [0f32; NC];
         let mut hi = [0f32; NC];
@@ -172,17 +204,18 @@ fn gemm_body<const FMA: bool, const MRX: usize>(
     x: &[f32],
     rows: usize,
     q: &QMatrix,
-    bytes: &[u8],
+    data: &[u8],
     y: &mut [f32],
     panel: &mut Vec<f32>,
 ) {
     let (inf, out) = (q.in_feat, q.out_feat);
+    let (bytes, sb) = q.parts(data);
     panel.clear();
     panel.resize((inf + 1) * NC, 0.0);
     let mut c0 = 0;
     while c0 < out {
         let width = NC.min(out - c0);
-        fill_panel(q, bytes, c0, panel);
+        fill_panel(q, bytes, sb, c0, panel);
         panel_rows::<FMA, MRX>(x, inf, rows, inf, panel, &mut y[c0..], out, width, 1.0);
         c0 += NC;
     }
@@ -264,16 +297,30 @@ pub(crate) fn pack_panels(k: usize, n: usize, out: &mut Vec<f32>, get: impl Fn(u
 
 /// Few rows (the decoder): decode each packed byte once and use it for every row,
 /// accumulating `Σ q·x` per group (separate chains for the low and high nibble rows,
-/// `W` columns wide) and scaling once per group.
+/// `W` columns wide) and scaling once per group. Computes columns `c_lo .. c_hi` into
+/// `y[r·ldy + (c − c_lo)]`. Every output column is computed by the same sequence of
+/// operations whatever the column range and block width, so splitting the columns
+/// across threads gives bit-identical results.
 #[inline(always)]
-fn gemm_direct<const FMA: bool, const W: usize, const R: usize>(x: &[f32], q: &QMatrix, bytes: &[u8], y: &mut [f32]) {
+#[allow(clippy::too_many_arguments)]
+fn gemm_direct<const FMA: bool, const W: usize, const R: usize>(
+    x: &[f32],
+    q: &QMatrix,
+    bytes: &[u8],
+    sb: &[u8],
+    y: &mut [f32],
+    ldy: usize,
+    c_lo: usize,
+    c_hi: usize,
+) {
     let (inf, out) = (q.in_feat, q.out_feat);
     let pairs = inf.div_ceil(2);
     let pairs_per_group = q.gs.div_ceil(2).max(1);
-    assert!(x.len() >= R * inf && y.len() >= R * out && bytes.len() >= pairs * out);
-    let mut c0 = 0;
-    while c0 < out {
-        let width = W.min(out - c0);
+    assert!(x.len() >= R * inf && bytes.len() >= pairs * out && c_lo <= c_hi && c_hi <= out);
+    assert!(y.len() >= (R - 1) * ldy + (c_hi - c_lo));
+    let mut c0 = c_lo;
+    while c0 < c_hi {
+        let width = W.min(c_hi - c0);
         let mut acc = [[0f32; W]; R];
         let mut p = 0;
         while p < pairs {
@@ -309,9 +356,8 @@ fn gemm_direct<const FMA: bool, const W: usize, const R: usize>(x: &[f32], q: &Q
                 }
                 p += 1;
             }
-            let sc = &q.scales[g * out + c0..g * out + c0 + width];
             let mut s = [0f32; W];
-            s[..width].copy_from_slice(sc);
+            load_scales(sb, g * out + c0, width, &mut s);
             for r in 0..R {
                 for c in 0..W {
                     acc[r][c] = madd::<FMA>(glo[r][c] + ghi[r][c], s[c], acc[r][c]);
@@ -319,24 +365,27 @@ fn gemm_direct<const FMA: bool, const W: usize, const R: usize>(x: &[f32], q: &Q
             }
         }
         for r in 0..R {
-            y[r * out + c0..r * out + c0 + width].copy_from_slice(&acc[r][..width]);
+            let o = r * ldy + c0 - c_lo;
+            y[o..o + width].copy_from_slice(&acc[r][..width]);
         }
         c0 += W;
     }
 }
 
 #[inline(always)]
-fn gemm_any<const FMA: bool, const MRX: usize>(x: &[f32], rows: usize, q: &QMatrix, b: &[u8], y: &mut [f32], p: &mut Vec<f32>) {
+fn gemm_any<const FMA: bool, const MRX: usize>(x: &[f32], rows: usize, q: &QMatrix, data: &[u8], y: &mut [f32], p: &mut Vec<f32>) {
     if rows <= 4 {
+        let (b, sb) = q.parts(data);
+        let out = q.out_feat;
         match rows {
             0 => {}
-            1 => gemm_direct::<FMA, 64, 1>(x, q, b, y),
-            2 => gemm_direct::<FMA, 32, 2>(x, q, b, y),
-            3 => gemm_direct::<FMA, 16, 3>(x, q, b, y),
-            _ => gemm_direct::<FMA, 16, 4>(x, q, b, y),
+            1 => gemm_direct::<FMA, 64, 1>(x, q, b, sb, y, out, 0, out),
+            2 => gemm_direct::<FMA, 32, 2>(x, q, b, sb, y, out, 0, out),
+            3 => gemm_direct::<FMA, 16, 3>(x, q, b, sb, y, out, 0, out),
+            _ => gemm_direct::<FMA, 16, 4>(x, q, b, sb, y, out, 0, out),
         }
     } else {
-        gemm_body::<FMA, MRX>(x, rows, q, b, y, p)
+        gemm_body::<FMA, MRX>(x, rows, q, data, y, p)
     }
 }
 
@@ -352,8 +401,40 @@ unsafe fn gemm_avx2(x: &[f32], rows: usize, q: &QMatrix, b: &[u8], y: &mut [f32]
     gemm_any::<true, 4>(x, rows, q, b, y, p)
 }
 
-/// `y[rows × out] = x[rows × in] · Ŵ`, overwriting `y`. `bytes` are the packed codes,
-/// `panel` is reusable scratch.
+#[inline(always)]
+fn gemv_cols_body<const FMA: bool>(x: &[f32], q: &QMatrix, data: &[u8], y: &mut [f32], c_lo: usize, c_hi: usize) {
+    let (b, sb) = q.parts(data);
+    gemm_direct::<FMA, 64, 1>(x, q, b, sb, y, 0, c_lo, c_hi)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn gemv_cols_avx512(x: &[f32], q: &QMatrix, data: &[u8], y: &mut [f32], c_lo: usize, c_hi: usize) {
+    gemv_cols_body::<true>(x, q, data, y, c_lo, c_hi)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gemv_cols_avx2(x: &[f32], q: &QMatrix, data: &[u8], y: &mut [f32], c_lo: usize, c_hi: usize) {
+    gemv_cols_body::<true>(x, q, data, y, c_lo, c_hi)
+}
+
+/// One row: `y[c − c_lo] = (x · Ŵ)[c]` for the columns `c_lo .. c_hi`, bit-identical to
+/// the same columns of [`gemm_i4`] with `rows == 1`.
+pub(crate) fn gemv_cols(x: &[f32], q: &QMatrix, data: &[u8], y: &mut [f32], c_lo: usize, c_hi: usize) {
+    match isa() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU supports the features (checked by `isa()`).
+        Isa::Avx512 => unsafe { gemv_cols_avx512(x, q, data, y, c_lo, c_hi) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Isa::Avx2 => unsafe { gemv_cols_avx2(x, q, data, y, c_lo, c_hi) },
+        _ => gemv_cols_body::<false>(x, q, data, y, c_lo, c_hi),
+    }
+}
+
+/// `y[rows × out] = x[rows × in] · Ŵ`, overwriting `y`. `data` is the whole weights
+/// storage (codes and scales are read from it), `panel` is reusable scratch.
 pub(crate) fn gemm_i4(
     x: &[f32],
     rows: usize,
@@ -659,9 +740,12 @@ pub mod bench {
             let gs = in_feat.min(32);
             let in_pad = in_feat.div_ceil(gs) * gs;
             let mut seed = 7;
-            let bytes = (0..in_pad / 2 * out_feat).map(|_| rnd(&mut seed) as u8).collect::<Vec<u8>>();
-            let scales = (0..in_pad / gs * out_feat).map(|_| (rnd(&mut seed) % 1000) as f32 * 1e-5).collect();
-            let q = QMatrix { in_feat, out_feat, gs, start: 0, len: bytes.len(), scales };
+            let mut bytes = (0..in_pad / 2 * out_feat).map(|_| rnd(&mut seed) as u8).collect::<Vec<u8>>();
+            let len = bytes.len();
+            for _ in 0..in_pad / gs * out_feat {
+                bytes.extend_from_slice(&((rnd(&mut seed) % 1000) as f32 * 1e-5).to_le_bytes());
+            }
+            let q = QMatrix { in_feat, out_feat, gs, start: 0, len, scale_start: len };
             Int4 { q, bytes, panel: Vec::new() }
         }
 
@@ -739,11 +823,28 @@ mod tests {
         for &(inf, out, rows) in &[(64usize, 48usize, 5usize), (20, 7, 1), (22, 5, 2), (96, 33, 9), (512, 256, 3), (512, 40, 4)] {
             let w: Vec<f32> = (0..inf * out).map(|_| rnd()).collect();
             let x: Vec<f32> = (0..rows * inf).map(|_| rnd()).collect();
-            let (bytes, scales, deq) = pack(&w, inf, out);
-            let q = QMatrix { in_feat: inf, out_feat: out, gs: inf.min(32), start: 0, len: bytes.len(), scales };
+            let (mut bytes, scales, deq) = pack(&w, inf, out);
+            // Codes at an odd offset, scales unaligned after them (as in a real file).
+            bytes.insert(0, 0xAA);
+            let len = bytes.len() - 1;
+            for sc in &scales {
+                bytes.extend_from_slice(&sc.to_le_bytes());
+            }
+            let q = QMatrix { in_feat: inf, out_feat: out, gs: inf.min(32), start: 1, len, scale_start: 1 + len };
             let mut y = vec![f32::NAN; rows * out];
             let mut panel = Vec::new();
             gemm_i4(&x, rows, &q, &bytes, &mut y, &mut panel);
+            if rows == 1 {
+                // Any column split gives bit-identical results.
+                for split in [0, 1, 17, 64, out / 2, out] {
+                    let split = split.min(out);
+                    let mut y2 = vec![f32::NAN; out];
+                    let (a, b) = y2.split_at_mut(split);
+                    gemv_cols(&x, &q, &bytes, a, 0, split);
+                    gemv_cols(&x, &q, &bytes, b, split, out);
+                    assert!(y2.iter().zip(&y).all(|(p, q)| p.to_bits() == q.to_bits()), "split {split}");
+                }
+            }
             for l in 0..rows {
                 for o in 0..out {
                     let mut s = 0f64;

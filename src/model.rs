@@ -141,9 +141,9 @@ impl Builder<'_> {
                 s.dtype.name()
             )));
         }
-        let scales = read_floats(self.st, &sname, s)?;
-        check_finite(&sname, &scales)?;
-        Ok(QMatrix { in_feat, out_feat, gs, start: t.start, len: t.len, scales })
+        // The scales stay in the storage (read unaligned at use); their finiteness is
+        // not checked here (that would touch 2.7 MB at load), only the norms and gates.
+        Ok(QMatrix { in_feat, out_feat, gs, start: t.start, len: t.len, scale_start: s.start })
     }
 
     fn attention(&self, prefix: &str) -> Result<Attention> {
@@ -292,9 +292,10 @@ impl Model {
         })
     }
 
+    /// The whole weights storage (the kernels read codes and scales from it).
     #[inline]
-    fn bytes(&self, q: &QMatrix) -> &[u8] {
-        &self.storage.bytes()[q.start..q.start + q.len]
+    fn data(&self) -> &[u8] {
+        self.storage.bytes()
     }
 
     fn embedding(&self) -> &[u8] {
@@ -316,7 +317,7 @@ impl Model {
     fn project(&self, x: &[f32], rows: usize, q: &QMatrix, y: &mut Vec<f32>, panel: &mut Vec<f32>) {
         y.clear();
         y.resize(rows * q.out_feat, 0.0);
-        kernels::gemm_i4(x, rows, q, self.bytes(q), y, panel);
+        kernels::gemm_i4(x, rows, q, self.data(), y, panel);
     }
 
     fn ffn_apply(&self, f: &Ffn, x: &mut [f32], rows: usize, s: &mut Scratch) {
@@ -372,9 +373,9 @@ impl Model {
             kernels::zc_rms_norm(&mut ts.norm[t * d..(t + 1) * d], &layer.norm);
         }
         let a = &layer.attn;
-        kernels::gemm_i4(&ts.norm, rows, &a.wq, self.bytes(&a.wq), qc, &mut ts.panel);
-        kernels::gemm_i4(&ts.norm, rows, &a.wk, self.bytes(&a.wk), kc, &mut ts.panel);
-        kernels::gemm_i4(&ts.norm, rows, &a.wv, self.bytes(&a.wv), vc, &mut ts.panel);
+        kernels::gemm_i4(&ts.norm, rows, &a.wq, self.data(), qc, &mut ts.panel);
+        kernels::gemm_i4(&ts.norm, rows, &a.wk, self.data(), kc, &mut ts.panel);
+        kernels::gemm_i4(&ts.norm, rows, &a.wv, self.data(), vc, &mut ts.panel);
         for t in 0..rows {
             let cs = &rope[(r0 + t) * hd..(r0 + t + 1) * hd];
             for qv in qc[t * h * hd..(t + 1) * h * hd].chunks_exact_mut(hd) {
@@ -433,7 +434,7 @@ impl Model {
         let a = &layer.attn;
         ts.out.clear();
         ts.out.resize(rows * d, 0.0);
-        kernels::gemm_i4(&ts.attn, rows, &a.wo, self.bytes(&a.wo), &mut ts.out, &mut ts.panel);
+        kernels::gemm_i4(&ts.attn, rows, &a.wo, self.data(), &mut ts.out, &mut ts.panel);
         let g = kernels::sigmoid(layer.gate);
         for (xi, o) in xc.iter_mut().zip(&ts.out) {
             *xi += g * o;
@@ -581,14 +582,71 @@ impl Model {
         out
     }
 
+    /// Threads for one decoder step: the call's limit (batch workers: 1) or the
+    /// configured count, at most the pool's width; 1 for small models, where the
+    /// hand-offs would cost more than the work.
+    fn decode_threads(&self) -> usize {
+        let t = THREAD_LIMIT.with(|c| c.get());
+        let t = if t > 0 { t } else { configured_threads() };
+        if t <= 1 || self.cfg.d_model < 128 {
+            return 1;
+        }
+        if pool::available() {
+            t
+        } else {
+            1
+        }
+    }
+
+    /// `ys[i] = x · mats[i]` for one row; the columns of all matrices together are
+    /// split into `nt` contiguous ranges, one per pool part (bit-identical to `nt = 1`).
+    fn matvecs<const N: usize>(&self, x: &[f32], mats: [&QMatrix; N], ys: [&mut Vec<f32>; N], nt: usize) {
+        let data = self.data();
+        let mut ptrs: [SyncPtr; N] = [SyncPtr(std::ptr::null_mut()); N];
+        for (i, y) in ys.into_iter().enumerate() {
+            y.clear();
+            y.resize(mats[i].out_feat, 0.0);
+            if nt <= 1 {
+                kernels::gemv_cols(x, mats[i], data, y, 0, mats[i].out_feat);
+            }
+            ptrs[i] = SyncPtr(y.as_mut_ptr());
+        }
+        if nt <= 1 {
+            return;
+        }
+        let total: usize = mats.iter().map(|q| q.out_feat).sum();
+        // 128-column chunks (two 64-column kernel blocks) taken dynamically.
+        let per = 128;
+        pool::run(total.div_ceil(per), &|part| {
+            let (lo, hi) = (part * per, ((part + 1) * per).min(total));
+            let mut base = 0;
+            for (q, p) in mats.iter().zip(ptrs.iter()) {
+                let (a, b) = (lo.max(base), hi.min(base + q.out_feat));
+                if a < b {
+                    // SAFETY: columns a..b of this matrix belong to this part only and
+                    // lie inside the buffer of `q.out_feat` values.
+                    let y = unsafe { p.slice(a - base, b - a) };
+                    kernels::gemv_cols(x, q, data, y, a - base, b - base);
+                }
+                base += q.out_feat;
+            }
+        });
+    }
+
     /// One decoder step for `token` at `pos`: appends to the self-attention cache and
     /// writes the logits over the vocabulary into `state.logits`.
+    ///
+    /// With more than one thread, each matrix-vector product (columns), the
+    /// cross-attention (KV heads) and the LM head (vocabulary rows) are split over the
+    /// persistent [`pool`]; every output element is computed by one thread in the
+    /// same order, so the logits do not depend on the thread count.
     pub(crate) fn decode_step(&self, token: u32, pos: usize, st: &mut DecoderState, s: &mut Scratch) {
         let c = &self.cfg;
         let (d, hd, h, hkv) = (c.d_model, c.head_dim(), c.num_heads, c.num_kv_heads);
         let rep = h / hkv;
         let kvw = hkv * hd;
         let scale = libm::powf(hd as f32, -0.5);
+        let nt = self.decode_threads();
         let mut x = std::mem::take(&mut st.x);
         self.embed(token, &mut x);
         kernels::rope_table(pos, 1, hd, c.rope_theta, &mut s.rope);
@@ -599,9 +657,7 @@ impl Model {
             s.norm.extend_from_slice(&x);
             kernels::zc_rms_norm(&mut s.norm, &layer.self_norm);
             let a = &layer.self_attn;
-            self.project(&s.norm, 1, &a.wq, &mut s.q, &mut s.panel);
-            self.project(&s.norm, 1, &a.wk, &mut s.k, &mut s.panel);
-            self.project(&s.norm, 1, &a.wv, &mut s.v, &mut s.panel);
+            self.matvecs(&s.norm, [&a.wq, &a.wk, &a.wv], [&mut s.q, &mut s.k, &mut s.v], nt);
             for hh in 0..h {
                 let qv = &mut s.q[hh * hd..(hh + 1) * hd];
                 kernels::zc_rms_norm(qv, &a.q_norm);
@@ -624,7 +680,7 @@ impl Model {
             vc[pos * kvw..(pos + 1) * kvw].copy_from_slice(&s.v[..kvw]);
             let n = pos + 1;
             attend_one(&s.q, kc, vc, n, h, rep, hkv, hd, scale, &mut s.scores, &mut s.attn);
-            self.project(&s.attn, 1, &a.wo, &mut s.out, &mut s.panel);
+            self.matvecs(&s.attn, [&a.wo], [&mut s.out], nt);
             let g = kernels::sigmoid(layer.self_gate);
             for (xi, o) in x.iter_mut().zip(&s.out) {
                 *xi += g * o;
@@ -634,25 +690,38 @@ impl Model {
             s.norm.extend_from_slice(&x);
             kernels::zc_rms_norm(&mut s.norm, &layer.cross_norm);
             let a = &layer.cross_attn;
-            self.project(&s.norm, 1, &a.wq, &mut s.q, &mut s.panel);
+            self.matvecs(&s.norm, [&a.wq], [&mut s.q], nt);
             for hh in 0..h {
                 kernels::zc_rms_norm(&mut s.q[hh * hd..(hh + 1) * hd], &a.q_norm);
             }
             let p = &st.cross_kv[li];
             s.attn.clear();
             s.attn.resize(h * hd, 0.0);
-            s.scores.resize(rep * enc_len, 0.0);
-            for kh in 0..hkv {
-                let sc = &mut s.scores[..rep * enc_len];
-                let qh = &s.q[kh * rep * hd..(kh + 1) * rep * hd];
-                kernels::sgemm_packed(qh, hd, rep, hd, p.k(kh), enc_len, sc, enc_len, scale);
-                for row in sc.chunks_exact_mut(enc_len) {
-                    kernels::softmax(row);
+            // Each chunk is one KV head (with its own scores region).
+            let parts = if enc_len >= 64 && nt > 1 { hkv } else { 1 };
+            let hp = hkv.div_ceil(parts);
+            let sw = rep * enc_len;
+            s.scores.resize(parts * sw, 0.0);
+            let (qs, scp, atp) = (&s.q, SyncPtr(s.scores.as_mut_ptr()), SyncPtr(s.attn.as_mut_ptr()));
+            let heads = |part: usize| {
+                for kh in part * hp..((part + 1) * hp).min(hkv) {
+                    // SAFETY: scores region `part` and the output rows of head `kh`
+                    // belong to this part only.
+                    let (sc, o) = unsafe { (scp.slice(part * sw, sw), atp.slice(kh * rep * hd, rep * hd)) };
+                    let qh = &qs[kh * rep * hd..(kh + 1) * rep * hd];
+                    kernels::sgemm_packed(qh, hd, rep, hd, p.k(kh), enc_len, sc, enc_len, scale);
+                    for row in sc.chunks_exact_mut(enc_len) {
+                        kernels::softmax(row);
+                    }
+                    kernels::sgemm_packed(sc, enc_len, rep, enc_len, p.v(kh), hd, o, hd, 1.0);
                 }
-                let o = &mut s.attn[kh * rep * hd..(kh + 1) * rep * hd];
-                kernels::sgemm_packed(sc, enc_len, rep, enc_len, p.v(kh), hd, o, hd, 1.0);
+            };
+            if parts > 1 {
+                pool::run(parts, &heads);
+            } else {
+                heads(0);
             }
-            self.project(&s.attn, 1, &a.wo, &mut s.out, &mut s.panel);
+            self.matvecs(&s.attn, [&a.wo], [&mut s.out], nt);
             let g = kernels::sigmoid(layer.cross_gate);
             for (xi, o) in x.iter_mut().zip(&s.out) {
                 *xi += g * o;
@@ -664,8 +733,23 @@ impl Model {
         s.norm.clear();
         s.norm.extend_from_slice(&x);
         kernels::zc_rms_norm(&mut s.norm, &self.dec_final_norm);
-        st.logits.resize(c.vocab_size, 0.0);
-        kernels::lm_head(&s.norm[..d], self.embedding(), &mut st.logits);
+        let vocab = c.vocab_size;
+        st.logits.resize(vocab, 0.0);
+        let (z, emb) = (&s.norm[..d], self.embedding());
+        if nt <= 1 {
+            kernels::lm_head(z, emb, &mut st.logits);
+        } else {
+            let per = 512;
+            let lp = SyncPtr(st.logits.as_mut_ptr());
+            pool::run(vocab.div_ceil(per), &|part| {
+                let (lo, hi) = (part * per, ((part + 1) * per).min(vocab));
+                if lo < hi {
+                    // SAFETY: logits lo..hi belong to this part only.
+                    let out = unsafe { lp.slice(lo, hi - lo) };
+                    kernels::lm_head(z, &emb[lo * 2 * d..hi * 2 * d], out);
+                }
+            });
+        }
         st.x = x;
     }
 
@@ -862,5 +946,210 @@ impl DecoderState {
             x: vec![0f32; c.d_model],
             logits: vec![0f32; c.vocab_size],
         }
+    }
+}
+
+/// A small persistent worker pool for the decoder step (spawning threads per token
+/// would cost more than the work). A job is a number of chunks; the calling thread and
+/// the helpers take chunks from a shared counter until none is left, so each chunk is
+/// run by exactly one thread with the same code: a job whose chunks own disjoint
+/// outputs computes the same bits whatever the thread count or schedule. A helper that
+/// is not running (parked, or preempted on a busy machine) simply takes no chunks: the
+/// caller never waits for a helper to start, only for chunks already taken.
+/// Helpers spin briefly between jobs (the decoder posts ~40 per token), then park.
+/// One caller at a time: a call that finds the pool busy runs the chunks itself.
+pub(crate) mod pool {
+    use std::cell::UnsafeCell;
+    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    use std::sync::{Condvar, Mutex, OnceLock};
+    use std::time::{Duration, Instant};
+
+    type Job<'a> = dyn Fn(usize) + Sync + 'a;
+
+    struct Pool {
+        /// Held by the thread that owns the pool for a job.
+        owner: Mutex<()>,
+        /// `epoch << 1 | open`, bumped for every job.
+        word: AtomicU64,
+        job: UnsafeCell<Option<*const Job<'static>>>,
+        chunks: AtomicUsize,
+        next: AtomicUsize,
+        done: AtomicUsize,
+        /// Helpers registered on the open job (they may touch it).
+        active: AtomicUsize,
+        panicked: AtomicBool,
+        sleepers: AtomicUsize,
+        park: Mutex<()>,
+        wake: Condvar,
+    }
+
+    // SAFETY: `job` and `chunks` are written only by the owner (holding `owner`) while
+    // no helper is registered, before the SeqCst store that opens the job; helpers read
+    // them only after registering in `active` and re-checking that the job is open; the
+    // owner closes the job and waits for `active == 0` before the pointee goes away.
+    unsafe impl Sync for Pool {}
+    unsafe impl Send for Pool {}
+
+    /// How long an idle helper spins before it parks.
+    const SPIN: Duration = Duration::from_micros(100);
+
+    fn pool() -> Option<&'static Pool> {
+        static POOL: OnceLock<Option<&'static Pool>> = OnceLock::new();
+        *POOL.get_or_init(|| {
+            let helpers = super::configured_threads().clamp(1, 64) - 1;
+            if helpers == 0 || cfg!(target_arch = "wasm32") {
+                return None;
+            }
+            let p: &'static Pool = Box::leak(Box::new(Pool {
+                owner: Mutex::new(()),
+                word: AtomicU64::new(0),
+                job: UnsafeCell::new(None),
+                chunks: AtomicUsize::new(0),
+                next: AtomicUsize::new(0),
+                done: AtomicUsize::new(0),
+                active: AtomicUsize::new(0),
+                panicked: AtomicBool::new(false),
+                sleepers: AtomicUsize::new(0),
+                park: Mutex::new(()),
+                wake: Condvar::new(),
+            }));
+            let mut started = 0;
+            for i in 0..helpers {
+                let ok = std::thread::Builder::new().name(format!("needle-pool-{i}")).spawn(move || helper(p)).is_ok();
+                started += usize::from(ok);
+            }
+            // Chunks are taken dynamically, so fewer helpers than asked is fine.
+            (started > 0).then_some(p)
+        })
+    }
+
+    /// Takes and runs chunks of the open job until none is left.
+    fn drain(p: &Pool, f: &Job<'_>, n: usize) {
+        loop {
+            let i = p.next.fetch_add(1, Ordering::Relaxed);
+            if i >= n {
+                return;
+            }
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(i))).is_err() {
+                p.panicked.store(true, Ordering::Relaxed);
+            }
+            p.done.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    fn helper(p: &'static Pool) {
+        let mut seen = 0u64;
+        loop {
+            let t0 = Instant::now();
+            let mut n = 0u32;
+            let w = loop {
+                let w = p.word.load(Ordering::Acquire);
+                if w >> 1 != seen && w & 1 == 1 {
+                    break w;
+                }
+                n = n.wrapping_add(1);
+                if n % 64 == 0 && t0.elapsed() > SPIN {
+                    let g = p.park.lock().unwrap_or_else(|e| e.into_inner());
+                    p.sleepers.fetch_add(1, Ordering::SeqCst);
+                    let w = p.word.load(Ordering::SeqCst);
+                    let g = if w >> 1 == seen || w & 1 == 0 {
+                        p.wake.wait(g).unwrap_or_else(|e| e.into_inner())
+                    } else {
+                        g
+                    };
+                    p.sleepers.fetch_sub(1, Ordering::SeqCst);
+                    drop(g);
+                    n = 0;
+                }
+                std::hint::spin_loop();
+            };
+            seen = w >> 1;
+            p.active.fetch_add(1, Ordering::SeqCst);
+            if p.word.load(Ordering::SeqCst) == w {
+                // SAFETY: registered on the open job (see `unsafe impl Sync for Pool`).
+                let f = unsafe { &*(*p.job.get()).unwrap_or_else(|| unreachable!()) };
+                drain(p, f, p.chunks.load(Ordering::Relaxed));
+            }
+            p.active.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Whether a pool with at least one helper exists (creating it on first use).
+    pub(crate) fn available() -> bool {
+        pool().is_some()
+    }
+
+    /// Runs `f(0) .. f(chunks − 1)`, each exactly once, on the caller and whichever
+    /// helpers are running; returns when all have finished.
+    pub(crate) fn run(chunks: usize, f: &Job<'_>) {
+        let p = match pool() {
+            Some(p) if chunks > 1 => p,
+            _ => {
+                (0..chunks).for_each(f);
+                return;
+            }
+        };
+        let Ok(guard) = p.owner.try_lock() else {
+            (0..chunks).for_each(f);
+            return;
+        };
+        // SAFETY: the lifetime is erased only for the duration of this call: the job is
+        // closed and no helper is registered on it when we return.
+        let fp: *const Job<'static> = unsafe { std::mem::transmute::<&Job<'_>, &'static Job<'static>>(f) };
+        // SAFETY: only the owner writes `job`, and no helper is registered (the previous
+        // job was closed and drained of helpers).
+        unsafe { *p.job.get() = Some(fp) };
+        p.chunks.store(chunks, Ordering::Relaxed);
+        p.next.store(0, Ordering::Relaxed);
+        p.done.store(0, Ordering::Relaxed);
+        let epoch = (p.word.load(Ordering::Relaxed) >> 1) + 1;
+        let open = epoch << 1 | 1;
+        p.word.store(open, Ordering::SeqCst);
+        if p.sleepers.load(Ordering::SeqCst) > 0 {
+            let _g = p.park.lock().unwrap_or_else(|e| e.into_inner());
+            p.wake.notify_all();
+        }
+        drain(p, f, chunks);
+        // Only chunks already taken by a helper remain: spin, yielding only if that
+        // helper seems preempted (a yield can cost a time slice on a busy machine).
+        let t0 = Instant::now();
+        let mut n = 0u32;
+        while p.done.load(Ordering::Acquire) < chunks {
+            n = n.wrapping_add(1);
+            if n % 64 == 0 && t0.elapsed() > Duration::from_micros(200) {
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+        p.word.store(epoch << 1, Ordering::SeqCst);
+        while p.active.load(Ordering::SeqCst) > 0 {
+            std::hint::spin_loop();
+            std::thread::yield_now();
+        }
+        // SAFETY: closed, no helper registered: clear the soon-dangling pointer.
+        unsafe { *p.job.get() = None };
+        drop(guard);
+        if p.panicked.swap(false, Ordering::Relaxed) {
+            panic!("a needle pool worker panicked");
+        }
+    }
+}
+
+/// A raw pointer to a buffer whose disjoint ranges are written by different pool parts.
+#[derive(Clone, Copy)]
+struct SyncPtr(*mut f32);
+// SAFETY: users hand each part a disjoint range, and `pool::run` joins before the
+// buffer is touched again.
+unsafe impl Sync for SyncPtr {}
+unsafe impl Send for SyncPtr {}
+
+impl SyncPtr {
+    /// # Safety
+    /// `off .. off + len` is inside the buffer and written by this part only.
+    #[inline]
+    unsafe fn slice<'a>(self, off: usize, len: usize) -> &'a mut [f32] {
+        // SAFETY: guaranteed by the caller (see above).
+        unsafe { std::slice::from_raw_parts_mut(self.0.add(off), len) }
     }
 }

@@ -357,3 +357,28 @@ fn vocab_and_io_errors() {
     assert_eq!(Engine::load(&empty, vocab_path()).unwrap_err().kind(), ErrorKind::InvalidWeights);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The decoder step splits its matrix products, cross-attention and LM head over a
+/// worker pool; every logit must be bit-identical whatever the thread count.
+#[test]
+fn thread_count_does_not_change_logits() {
+    let mut presets = vec![("small", model_path("small"))];
+    let full = std::path::PathBuf::from("target/test-models/full.safetensors");
+    if full.exists() {
+        presets.push(("full", full));
+    }
+    for (name, path) in presets {
+        let e = Engine::load(&path, vocab_path()).unwrap();
+        let enc = e.encoder_input(QUERIES[3], TOOLS).unwrap();
+        let dec: Vec<u32> = vec![1, 5, 900, 17, 4000, 23, 8191, 2];
+        let mut runs = Vec::new();
+        for t in [1usize, 2, 3] {
+            Engine::set_threads(t);
+            let l = e.teacher_forced_logits(&enc, &dec).unwrap();
+            let bits: Vec<Vec<u32>> = l.iter().map(|r| r.iter().map(|v| v.to_bits()).collect()).collect();
+            runs.push(bits);
+        }
+        Engine::set_threads(0);
+        assert!(runs.iter().all(|r| r == &runs[0]), "{name}: logits depend on the thread count");
+    }
+}

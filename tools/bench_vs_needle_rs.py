@@ -109,14 +109,16 @@ def main():
           f"load average {os.getloadavg()[0]:.1f}")
     print(f"model: {a.weights} ({ln1['weights_bytes'] / 1e6:.1f} MB), query {QUERY!r}, reps {a.reps} (medians)\n")
     print("| case | enc tokens | steps | needle-rs ms | libneedle 1 thread ms | ratio | libneedle all threads ms | ratio | "
-          "prefill ms (1 thr) | decode ms/token (1 thr) | CPU ms (1 thr) | same tokens |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "prefill ms (1 thr) | decode ms/token (1 thr) | CPU ms (1 thr) | CPU ms all threads (caller / process) | same tokens |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for c1, c2, r, same in rows:
         print(f"| {c1['tools']} tools | {c1['encoder_tokens']} | {c1['steps']} | {r['warm_ms']:.1f} | "
               f"{c1['warm_ms']:.1f} | {r['warm_ms'] / c1['warm_ms']:.1f}x | {c2['warm_ms']:.1f} | "
               f"{r['warm_ms'] / c2['warm_ms']:.1f}x | {c1['prefill_ms']:.1f} | {c1['decode_ms_per_token']:.2f} | "
-              f"{c1.get('warm_cpu_ms', float('nan')):.1f} | {'yes' if same else 'NO'} |")
-    print(f"\n| load | needle-rs {nr['load_ms']:.2f} ms | libneedle {ln1['load_ms']:.2f} ms "
+              f"{c1.get('warm_cpu_ms', float('nan')):.1f} | {c2.get('warm_cpu_ms', float('nan')):.1f} / "
+              f"{c2.get('warm_process_cpu_ms', float('nan')):.1f} | {'yes' if same else 'NO'} |")
+    print(f"\n| load | needle-rs {nr['load_ms']:.2f} ms | libneedle {ln1['load_ms']:.2f} ms wall median, "
+          f"{ln1.get('load_min_ms', float('nan')):.2f} ms min "
           f"(first load in process {ln1['load_ms_first']:.2f} ms) |")
     print(f"| first run after load ({ncases[0]} tools) | libneedle {ln1['first_run_ms']:.1f} ms |")
     grow = (ln1["rss_kib_after_first_run"] - ln1["rss_kib_before_load"]) / 1024
