@@ -7,6 +7,8 @@ static ENGINE: OnceLock<needle::Engine> = OnceLock::new();
 
 fuzz_target!(|data: &[u8]| {
     let engine = ENGINE.get_or_init(|| {
+        // One thread: see loader.rs.
+        needle::Engine::set_threads(1);
         needle::Engine::from_bytes(
             include_bytes!("../seeds/micro.safetensors").to_vec(),
             include_str!("../seeds/micro_vocab.txt"),
