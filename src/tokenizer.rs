@@ -84,10 +84,10 @@ type PieceMap = HashMap<Box<str>, (u32, f32), BuildHasherDefault<PieceHasher>>;
 /// An immutable tokenizer built from `vocab.txt`. Safe to share between threads.
 #[derive(Debug, Clone)]
 pub struct Tokenizer {
-    /// Raw pieces, index = id.
-    pieces: Vec<String>,
-    /// Pieces with `▁` replaced by a space.
-    texts: Vec<String>,
+    /// Raw pieces, concatenated; piece `id` is `pieces[ends[id-1]..ends[id]]`.
+    pieces: Strings,
+    /// Pieces with `▁` replaced by a space, stored the same way.
+    texts: Strings,
     /// Scores as written in the file.
     scores: Vec<f32>,
     /// Mergeable pieces (normal and user-defined) -> (id, score with -0.0 folded into 0.0).
@@ -100,6 +100,38 @@ pub struct Tokenizer {
     byte_ids: [u32; 256],
     /// Longest mergeable piece in bytes (pairs longer than this are never looked up).
     max_piece_len: usize,
+}
+
+/// Many short strings in one buffer (one allocation instead of one per piece).
+#[derive(Debug, Clone, Default)]
+struct Strings {
+    buf: String,
+    ends: Vec<u32>,
+}
+
+impl Strings {
+    fn with_capacity(n: usize, bytes: usize) -> Self {
+        Strings { buf: String::with_capacity(bytes), ends: Vec::with_capacity(n) }
+    }
+
+    fn push(&mut self, s: &str) {
+        self.buf.push_str(s);
+        self.ends.push(self.buf.len() as u32);
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn get(&self, i: usize) -> Option<&str> {
+        let end = *self.ends.get(i)? as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        self.buf.get(start..end)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &str> {
+        (0..self.len()).map(|i| self.get(i).unwrap_or(""))
+    }
 }
 
 /// Wrapper so `Tokenizer` can derive `Debug` without printing the whole table.
@@ -178,9 +210,11 @@ impl Tokenizer {
             return Err(vocab_err("vocab is empty".to_string()));
         }
         let body = text.strip_suffix('\n').unwrap_or(text);
-        let mut pieces: Vec<String> = Vec::new();
-        let mut scores: Vec<f32> = Vec::new();
-        let mut seen: HashMap<&str, usize> = HashMap::new();
+        let lines_hint = text.len() / 12 + 8;
+        let mut pieces = Strings::with_capacity(lines_hint, text.len());
+        let mut scores: Vec<f32> = Vec::with_capacity(lines_hint);
+        let mut seen: HashMap<&str, usize, BuildHasherDefault<PieceHasher>> =
+            HashMap::with_capacity_and_hasher(lines_hint, Default::default());
         for (idx, raw_line) in body.split('\n').enumerate() {
             let line_no = idx + 1;
             let line = raw_line.strip_suffix('\r').unwrap_or(raw_line);
@@ -220,7 +254,7 @@ impl Tokenizer {
                 )));
             }
             seen.insert(piece, idx);
-            pieces.push(piece.to_string());
+            pieces.push(piece);
             scores.push(score);
         }
         if pieces.len() < SPECIAL_PIECES.len() {
@@ -237,11 +271,11 @@ impl Tokenizer {
             )));
         }
         for (id, want) in SPECIAL_PIECES.iter().enumerate() {
-            if pieces[id] != *want {
+            if pieces.get(id) != Some(*want) {
                 return Err(vocab_err(format!(
                     "vocab line {} (id {id}) must be {want:?}, found {:?}",
                     id + 1,
-                    pieces[id]
+                    pieces.get(id).unwrap_or("")
                 )));
             }
         }
@@ -258,7 +292,7 @@ impl Tokenizer {
             .map(|(i, _)| i);
         let user_end = first_byte.unwrap_or(TOOLS_ID as usize + 1);
 
-        let mut merge = PieceMap::default();
+        let mut merge = PieceMap::with_capacity_and_hasher(pieces.len(), Default::default());
         let mut user_symbols = Vec::new();
         let mut user_first_byte = [false; 256];
         let mut byte_ids = [UNK_ID; 256];
@@ -269,18 +303,22 @@ impl Tokenizer {
                 continue;
             }
             if id < user_end {
-                user_symbols.push(piece.clone());
+                user_symbols.push(piece.to_string());
                 user_first_byte[piece.as_bytes()[0] as usize] = true;
             }
             // Fold -0.0 into 0.0 so comparisons behave like C++ `<` on floats.
             let score = scores[id] + 0.0;
-            merge.insert(piece.as_str().into(), (id as u32, score));
+            merge.insert(piece.into(), (id as u32, score));
             max_piece_len = max_piece_len.max(piece.len());
         }
-        let texts = pieces
-            .iter()
-            .map(|p| p.replace(SPACE_SYMBOL, " "))
-            .collect();
+        let mut texts = Strings::with_capacity(pieces.len(), pieces.buf.len());
+        for p in pieces.iter() {
+            if p.contains(SPACE_SYMBOL) {
+                texts.push(&p.replace(SPACE_SYMBOL, " "));
+            } else {
+                texts.push(p);
+            }
+        }
         Ok(Tokenizer {
             pieces,
             texts,
@@ -300,17 +338,17 @@ impl Tokenizer {
 
     /// Always false: a valid vocabulary has at least the six special pieces.
     pub fn is_empty(&self) -> bool {
-        self.pieces.is_empty()
+        self.pieces.len() == 0
     }
 
     /// The raw piece of `id` (with `▁`), or `None` when out of range.
     pub fn piece(&self, id: u32) -> Option<&str> {
-        self.pieces.get(id as usize).map(String::as_str)
+        self.pieces.get(id as usize)
     }
 
     /// The piece of `id` with `▁` replaced by a space; `""` for ids out of range.
     pub fn piece_text(&self, id: u32) -> &str {
-        self.texts.get(id as usize).map_or("", String::as_str)
+        self.texts.get(id as usize).unwrap_or("")
     }
 
     /// The score of `id` as written in `vocab.txt`, or `None` when out of range.
