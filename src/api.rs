@@ -178,8 +178,9 @@ impl Engine {
         self.run_batch_with(items, &RunOptions::default(), 0)
     }
 
-    /// Like [`Engine::run_batch`] with options and a thread count (`0` = all cores,
-    /// `1` = sequential on the calling thread).
+    /// Like [`Engine::run_batch`] with options and a thread count (`0` = the
+    /// configured count, see [`Engine::set_threads`]; `1` = sequential on the calling
+    /// thread).
     pub fn run_batch_with(&self, items: &[(&str, &str)], opts: &RunOptions, threads: usize) -> Vec<Result<RunResult>> {
         let threads = effective_threads(threads).min(items.len().max(1));
         if threads <= 1 {
@@ -190,15 +191,18 @@ impl Engine {
         let results = std::sync::Mutex::new(&mut slots);
         std::thread::scope(|sc| {
             for _ in 0..threads {
-                sc.spawn(|| loop {
+                sc.spawn(|| {
+                    // Each item runs on this worker alone (no nested encoder threads).
                     crate::model::set_thread_limit(1);
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    if i >= items.len() {
-                        break;
-                    }
-                    let r = self.run_with(items[i].0, items[i].1, opts);
-                    if let Ok(mut g) = results.lock() {
-                        g[i] = Some(r);
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= items.len() {
+                            break;
+                        }
+                        let r = self.run_with(items[i].0, items[i].1, opts);
+                        if let Ok(mut g) = results.lock() {
+                            g[i] = Some(r);
+                        }
                     }
                 });
             }
@@ -290,17 +294,12 @@ impl Engine {
     }
 }
 
+/// `n`, or for `0` the configured count (`NEEDLE_THREADS` or all cores).
 fn effective_threads(n: usize) -> usize {
     if n > 0 {
-        return n;
-    }
-    #[cfg(target_arch = "wasm32")]
-    {
-        1
-    }
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        n
+    } else {
+        crate::model::configured_threads()
     }
 }
 
