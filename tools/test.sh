@@ -36,5 +36,8 @@ bash tools/test_python.sh
 echo "== WebAssembly: npm package, node --test, headless Chromium demo"
 bash tools/test_wasm.sh
 
+echo "== Miri (undefined behaviour) on the tokenizer, tools, constrained decoding and post-processing"
+bash tools/miri.sh
+
 echo "== Fuzz targets, 30 s each (regression check; bash tools/fuzz.sh 600 for long runs)"
 bash tools/fuzz.sh 30

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Runs the pure-Rust unit tests of the tokenizer, tools normaliser, constrained decoder and
+# post-processing under Miri (undefined-behaviour checker). Needs the nightly toolchain with
+# the miri and rust-src components.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+CARGO_TARGET_DIR=target/miri cargo +nightly miri test --lib -- tools:: constrain:: tokenizer:: decode:: \
+  --skip long_input_is_fast --skip nesting_limit_and_deep_input
