@@ -170,3 +170,22 @@ fn repeated_load_run_free_does_not_grow_memory() {
     let after = rss_kb();
     assert!(after <= before + 4096, "RSS grew from {before} kB to {after} kB over 60 cycles");
 }
+
+/// Inputs found by the fuzzers (fuzz/corpus/*/regress-*), kept as explicit tests.
+#[test]
+fn fuzz_findings_stay_fixed() {
+    // tools_json: an overflowing float is written like Python (`Infinity`), and a name that
+    // snake_cases to "" is accepted; neither text is fed back into the parser.
+    let t = needle::tools::normalize_tools(r#"[{"name":"numTool","parameters":{"x":{"type":"number","default":1e400}}}]"#).unwrap();
+    assert!(t.text.contains("\"default\":Infinity"), "{}", t.text);
+    let t = needle::tools::normalize_tools(r#"[{"name": "_", "description": "d", "parameters": {"x": {"type": "string"}}}]"#).unwrap();
+    assert_eq!(t.defs[0].snake, "");
+    assert!(engine("tiny").run("q", r#"[{"name":"_","parameters":{"x":{"type":"string"}}}]"#).is_ok());
+    // loader: the mutated micro model that loads must also run, on any thread count.
+    let bytes = std::fs::read(root().join("fuzz/corpus/loader/regress-threads")).unwrap();
+    let vocab = std::fs::read_to_string(root().join("fuzz/seeds/micro_vocab.txt")).unwrap();
+    if let Ok(e) = Engine::from_bytes(bytes, &vocab) {
+        let tools = r#"[{"name":"get_weather","parameters":{"city":{"type":"string"}}}]"#;
+        assert!(e.run_with("weather in Paris", tools, &RunOptions::default().max_new_tokens(4)).is_ok());
+    }
+}
