@@ -67,6 +67,15 @@ run_demo "$WORK/demo_static" "C example, static library via pkg-config --static"
 g++ -std=c++17 -Wall -Wextra -Werror examples/cpp/needle_demo.cpp $(pkg-config --cflags --libs needle) -o "$WORK/demo_cpp"
 LD_LIBRARY_PATH=$PREFIX/lib run_demo "$WORK/demo_cpp" "C++ example, shared library"
 
+# A real tool call on the bundled demo model.
+demo_out=$(LD_LIBRARY_PATH=$PREFIX/lib "$WORK/demo_shared" models/needle-demo/needle.safetensors models/needle-demo/vocab.txt \
+  "What's the weather in Paris?" "$(cat examples/tools.json)" 2>&1 || true)
+if grep -qF 'answer: [{"name":"get_weather","arguments":{"city":"Paris"}}]' <<<"$demo_out"; then
+  ok "C example answers with the bundled demo model"
+else
+  bad "C example on the bundled demo model"; echo "$demo_out" | tail -5
+fi
+
 # 5. The C test suite, then under valgrind.
 gcc -std=c11 -Wall -Wextra -Werror -g tests/c/test_capi.c $(pkg-config --cflags --libs needle) -lpthread -o "$WORK/test_capi"
 ARGS=("$MODELS/tiny.safetensors" "$MODELS/tiny-head.safetensors" "$VOCAB")

@@ -830,3 +830,24 @@ func TestGCPressure(t *testing.T) {
 		} // odd ones are left to the cleanup
 	}
 }
+
+// TestBundledDemoModel makes one real end-to-end tool call on models/needle-demo/.
+func TestBundledDemoModel(t *testing.T) {
+	demo := filepath.Join(repoRoot(), "models", "needle-demo")
+	e, err := Load(filepath.Join(demo, "needle.safetensors"), filepath.Join(demo, "vocab.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	tools, err := os.ReadFile(filepath.Join(repoRoot(), "examples", "tools.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.Run("What's the weather in Paris?", string(tools))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Calls) != 1 || r.Calls[0].Name != "get_weather" || string(r.Calls[0].Arguments) != `{"city":"Paris"}` {
+		t.Fatalf("unexpected answer %q (calls %+v)", r.Text, r.Calls)
+	}
+}

@@ -374,3 +374,14 @@ def test_gil_is_released_during_inference(engine: EngineFn) -> None:
     assert result[0] is not None and len(result[0]) == len(items)
     # with the GIL held for the whole call this loop could barely run; released, it spins freely
     assert spins > 1000, spins
+
+
+def test_bundled_demo_model_real_call() -> None:
+    """One real end-to-end tool call on the model bundled in models/needle-demo/."""
+    root = pathlib.Path(__file__).resolve().parents[2]
+    demo = root / "models" / "needle-demo"
+    engine = libneedle.Engine.load(str(demo / "needle.safetensors"), str(demo / "vocab.txt"))
+    tools = (root / "examples" / "tools.json").read_text()
+    r = engine.run("What's the weather in Paris?", tools)
+    assert r.calls == [{"name": "get_weather", "arguments": {"city": "Paris"}}]
+    assert r.stop == "eos"

@@ -3,7 +3,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Engine, init, simdSupported, version } from "libneedle";
-import { engine, modelBytes, parityCases, TOOLS, VOCAB } from "./common.mjs";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { engine, modelBytes, parityCases, ROOT, TOOLS, VOCAB } from "./common.mjs";
 
 const QUERY = "What's the weather in Paris?";
 
@@ -173,4 +175,18 @@ test("free() and Symbol.dispose release the engine; later calls throw", async ()
   assert.equal(typeof d[Symbol.dispose], "function");
   d[Symbol.dispose]();
   assert.throws(() => d.encodeContrastive("x"), /freed/);
+});
+
+test("bundled demo model makes a real tool call", async () => {
+  const demo = path.join(ROOT, "models/needle-demo");
+  const engine = await Engine.load(
+    readFileSync(path.join(demo, "needle.safetensors")),
+    readFileSync(path.join(demo, "vocab.txt"), "utf8"),
+  );
+  try {
+    const r = engine.run("What's the weather in Paris?", TOOLS);
+    assert.deepEqual(r.calls, [{ name: "get_weather", arguments: { city: "Paris" } }]);
+  } finally {
+    engine.free();
+  }
 });

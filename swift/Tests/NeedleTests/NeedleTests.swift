@@ -24,6 +24,16 @@ final class NeedleTests: XCTestCase {
         try Engine(weights: model(preset), vocab: Self.vocab)
     }
 
+    func testBundledDemoModel() throws {
+        let demo = Self.repo.appendingPathComponent("models/needle-demo")
+        let engine = try Engine(weights: demo.appendingPathComponent("needle.safetensors").path,
+                                vocab: demo.appendingPathComponent("vocab.txt").path)
+        let tools = try String(contentsOf: Self.repo.appendingPathComponent("examples/tools.json"), encoding: .utf8)
+        let r = try engine.run("What's the weather in Paris?", tools: tools)
+        XCTAssertEqual(r.text, #"[{"name":"get_weather","arguments":{"city":"Paris"}}]"#)
+        XCTAssertEqual(r.calls?.first?.name, "get_weather")
+    }
+
     func testVersion() {
         XCTAssertEqual(Engine.version.split(separator: ".").count, 3)
     }
