@@ -88,6 +88,15 @@ else
   bad "valgrind memcheck"; tail -30 "$WORK/valgrind.out"
 fi
 
+# The C example under valgrind as well (the issue asks for the suite and the examples).
+if LD_LIBRARY_PATH=$PREFIX/lib valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+  "$WORK/demo_shared" models/needle-demo/needle.safetensors models/needle-demo/vocab.txt \
+  "What's the weather in Paris?" "$(cat examples/tools.json)" >"$WORK/valgrind-demo.out" 2>&1; then
+  ok "valgrind memcheck of the C example: no errors, no definite leaks"
+else
+  bad "valgrind memcheck of the C example"; tail -30 "$WORK/valgrind-demo.out"
+fi
+
 # 6. CMake + CTest against the installed library (pkg-config → needle::needle).
 if cmake -S . -B "$WORK/cmake" -DNEEDLE_TEST_MODELS="$MODELS" >"$WORK/cmake.log" 2>&1 &&
   cmake --build "$WORK/cmake" -j2 >>"$WORK/cmake.log" 2>&1; then
