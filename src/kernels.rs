@@ -53,6 +53,7 @@ fn load_scales<const W: usize>(sb: &[u8], idx: usize, width: usize, dst: &mut [f
 pub(crate) const NC: usize = 32;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 enum Isa {
     Avx512,
     Avx2,
@@ -181,6 +182,10 @@ fn panel_rows<const FMA: bool, const MRX: usize>(
     width: usize,
     alpha: f32,
 ) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if !FMA {
+        return crate::simd128::panel_rows(a, lda, rows, k, panel, c, ldc, width, alpha);
+    }
     let mut l = 0;
     while l < rows {
         let m = MRX.min(rows - l);
@@ -330,28 +335,43 @@ fn gemm_direct<const FMA: bool, const W: usize, const R: usize>(
             let mut ghi = [[0f32; W]; R];
             while p < pend {
                 let row = &bytes[p * out + c0..p * out + c0 + width];
-                let mut lo = [0f32; W];
-                let mut hi = [0f32; W];
+                let xs: [(f32, f32); R] = core::array::from_fn(|r| {
+                    (x[r * inf + 2 * p], if 2 * p + 1 < inf { x[r * inf + 2 * p + 1] } else { 0.0 })
+                });
                 if width == W {
-                    let row: &[u8; W] = row.try_into().unwrap();
-                    for c in 0..W {
-                        let b = row[c];
-                        lo[c] = (((b << 4) as i8) >> 4) as f32;
-                        hi[c] = ((b as i8) >> 4) as f32;
+                    // 16 columns at a time, so the decoded nibbles stay in registers.
+                    for k in 0..W / 16 {
+                        let rb: &[u8; 16] = row[16 * k..16 * k + 16].try_into().unwrap();
+                        let mut lo = [0f32; 16];
+                        let mut hi = [0f32; 16];
+                        for c in 0..16 {
+                            lo[c] = (((rb[c] << 4) as i8) >> 4) as f32;
+                            hi[c] = ((rb[c] as i8) >> 4) as f32;
+                        }
+                        for r in 0..R {
+                            let (x0, x1) = xs[r];
+                            let gl: &mut [f32; 16] = (&mut glo[r][16 * k..16 * k + 16]).try_into().unwrap();
+                            let gh: &mut [f32; 16] = (&mut ghi[r][16 * k..16 * k + 16]).try_into().unwrap();
+                            for c in 0..16 {
+                                gl[c] = madd::<FMA>(lo[c], x0, gl[c]);
+                                gh[c] = madd::<FMA>(hi[c], x1, gh[c]);
+                            }
+                        }
                     }
                 } else {
+                    let mut lo = [0f32; W];
+                    let mut hi = [0f32; W];
                     for c in 0..width {
                         let b = row[c];
                         lo[c] = (((b << 4) as i8) >> 4) as f32;
                         hi[c] = ((b as i8) >> 4) as f32;
                     }
-                }
-                for r in 0..R {
-                    let x0 = x[r * inf + 2 * p];
-                    let x1 = if 2 * p + 1 < inf { x[r * inf + 2 * p + 1] } else { 0.0 };
-                    for c in 0..W {
-                        glo[r][c] = madd::<FMA>(lo[c], x0, glo[r][c]);
-                        ghi[r][c] = madd::<FMA>(hi[c], x1, ghi[r][c]);
+                    for r in 0..R {
+                        let (x0, x1) = xs[r];
+                        for c in 0..W {
+                            glo[r][c] = madd::<FMA>(lo[c], x0, glo[r][c]);
+                            ghi[r][c] = madd::<FMA>(hi[c], x1, ghi[r][c]);
+                        }
                     }
                 }
                 p += 1;
@@ -401,6 +421,7 @@ unsafe fn gemm_avx2(x: &[f32], rows: usize, q: &QMatrix, b: &[u8], y: &mut [f32]
     gemm_any::<true, 4>(x, rows, q, b, y, p)
 }
 
+#[cfg_attr(all(target_arch = "wasm32", target_feature = "simd128"), allow(dead_code))]
 #[inline(always)]
 fn gemv_cols_body<const FMA: bool>(x: &[f32], q: &QMatrix, data: &[u8], y: &mut [f32], c_lo: usize, c_hi: usize) {
     let (b, sb) = q.parts(data);
@@ -429,6 +450,12 @@ pub(crate) fn gemv_cols(x: &[f32], q: &QMatrix, data: &[u8], y: &mut [f32], c_lo
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
         Isa::Avx2 => unsafe { gemv_cols_avx2(x, q, data, y, c_lo, c_hi) },
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        _ => {
+            let (b, sb) = q.parts(data);
+            crate::simd128::gemv_row(x, q.in_feat, q.out_feat, q.gs, b, sb, y, c_lo, c_hi)
+        }
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
         _ => gemv_cols_body::<false>(x, q, data, y, c_lo, c_hi),
     }
 }
@@ -451,15 +478,26 @@ pub(crate) fn gemm_i4(
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
         Isa::Avx2 => unsafe { gemm_avx2(x, rows, q, bytes, y, panel) },
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        _ if rows <= 4 => {
+            let (b, sb) = q.parts(bytes);
+            let (inf, out) = (q.in_feat, q.out_feat);
+            for r in 0..rows {
+                let yr = &mut y[r * out..(r + 1) * out];
+                crate::simd128::gemv_row(&x[r * inf..(r + 1) * inf], inf, out, q.gs, b, sb, yr, 0, out);
+            }
+        }
         _ => gemm_any::<false, 4>(x, rows, q, bytes, y, panel),
     }
 }
 
+#[cfg_attr(all(target_arch = "wasm32", target_feature = "simd128"), allow(dead_code))]
 #[inline(always)]
 fn bf16_at(row: &[u8], j: usize) -> f32 {
     bf16_to_f32(u16::from_le_bytes([row[2 * j], row[2 * j + 1]]))
 }
 
+#[cfg_attr(all(target_arch = "wasm32", target_feature = "simd128"), allow(dead_code))]
 #[inline(always)]
 fn lm_head_body<const FMA: bool>(z: &[f32], emb: &[u8], logits: &mut [f32]) {
     const W: usize = 16;
@@ -521,6 +559,9 @@ pub(crate) fn lm_head(z: &[f32], emb: &[u8], logits: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
         Isa::Avx2 => unsafe { lm_head_avx2(z, emb, logits) },
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        _ => crate::simd128::lm_head(z, emb, logits),
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
         _ => lm_head_body::<false>(z, emb, logits),
     }
 }

@@ -44,6 +44,8 @@ mod error;
 pub mod kernels;
 mod loader;
 mod model;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd128;
 pub mod tokenizer;
 pub mod tools;
 

@@ -9,7 +9,9 @@ It generates target/test-models/full.safetensors if missing, installs the needle
 wheel if missing, builds libneedle's timing driver (benches/compare.rs), then in one
 run measures both engines on the same cases (the first 1, 5 and 20 tools of
 benches/tools20.json, fed to both as the same compact ASCII JSON), checks that the
-generated token ids are identical, and prints the ratios as a Markdown table.
+generated token ids are identical, and prints the ratios as a Markdown table. It then runs the
+web SIMD128 wasm build in Node.js on the same cases (building it with tools/build_wasm.sh if
+needed; --no-wasm skips this) and prints its time against native single-thread.
 """
 
 import argparse
@@ -75,6 +77,21 @@ def libneedle(weights, vocab, ncases, reps, threads, batch):
         return json.load(f)
 
 
+def wasm(weights, vocab, tools, ncases, reps):
+    """The web SIMD128 build in Node.js on the same cases (None when node or the build is missing)."""
+    gen = os.path.join(ROOT, "wasm", "npm", "gen", "web-simd", "libneedle_wasm_bg.wasm")
+    if not os.path.exists(gen):
+        print("wasm: building (tools/build_wasm.sh) ...", file=sys.stderr)
+        if subprocess.run(["bash", "tools/build_wasm.sh"], cwd=ROOT, stdout=subprocess.DEVNULL).returncode:
+            return None
+    r = subprocess.run(["node", "wasm/bench/cases.mjs", weights, vocab, tools, ",".join(map(str, ncases)), str(reps)],
+                       cwd=ROOT, capture_output=True, text=True)
+    if r.returncode:
+        print("wasm: " + r.stderr.strip(), file=sys.stderr)
+        return None
+    return json.loads(r.stdout)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--weights", default="target/test-models/full.safetensors")
@@ -84,6 +101,7 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--json", default="target/bench/result.json")
+    ap.add_argument("--no-wasm", action="store_true", help="skip the wasm (Node.js, SIMD128) column")
     a = ap.parse_args()
     os.chdir(ROOT)
     if not os.path.exists(a.weights):
@@ -97,6 +115,10 @@ def main():
     ln2 = libneedle(a.weights, a.vocab, ncases, a.reps, 0, 0)
     print("running needle-rs ...", file=sys.stderr)
     nr = needle_rs(a.weights, a.vocab, cases, a.reps)
+    wa = None
+    if not a.no_wasm:
+        print("running the wasm build (Node.js) ...", file=sys.stderr)
+        wa = wasm(a.weights, a.vocab, a.tools, ncases, a.reps)
 
     ok = True
     rows = []
@@ -127,11 +149,19 @@ def main():
         b = ln1["batch"]
         print(f"| run_batch, {b['items']} items | 1 thread {b['threads_1_ms']:.1f} ms, 2 threads "
               f"{b['threads_2_ms']:.1f} ms, speed-up {b['threads_1_ms'] / b['threads_2_ms']:.2f}x |")
-    json.dump({"libneedle_1_thread": ln1, "libneedle_default_threads": ln2, "needle_rs": nr,
+    if wa:
+        print(f"\n| case | wasm SIMD128 (Node {wa['node']}) ms | native 1 thread ms | wasm / native | same tokens |")
+        print("|---|---|---|---|---|")
+        for c1, w in zip(ln1["cases"], wa["cases"]):
+            same = w["token_ids"] == c1["token_ids"]
+            ok &= same
+            print(f"| {c1['tools']} tools | {w['warm_ms']:.1f} | {c1['warm_ms']:.1f} | "
+                  f"{w['warm_ms'] / c1['warm_ms']:.2f}x | {'yes' if same else 'NO'} |")
+    json.dump({"libneedle_1_thread": ln1, "wasm_simd128_node": wa, "libneedle_default_threads": ln2, "needle_rs": nr,
                "cpu": cpu_name(), "loadavg": os.getloadavg()}, open(a.json, "w"), indent=1)
     print(f"\nraw numbers: {a.json}")
     if not ok:
-        print("ERROR: token ids differ between libneedle and needle-rs", file=sys.stderr)
+        print("ERROR: token ids differ between libneedle, needle-rs or the wasm build", file=sys.stderr)
         sys.exit(1)
 
 
