@@ -57,6 +57,9 @@ pub(crate) const NC: usize = 32;
 enum Isa {
     Avx512,
     Avx2,
+    /// aarch64: Advanced SIMD is part of the base architecture, with fused multiply-add.
+    #[cfg(target_arch = "aarch64")]
+    Neon,
     Base,
 }
 
@@ -76,6 +79,12 @@ fn isa() -> Isa {
                 return Isa::Avx2;
             }
         }
+        #[cfg(target_arch = "aarch64")]
+        {
+            if std::env::var_os("NEEDLE_FORCE_SCALAR").is_none() {
+                return Isa::Neon;
+            }
+        }
         Isa::Base
     })
 }
@@ -85,6 +94,8 @@ pub fn isa_name() -> &'static str {
     match isa() {
         Isa::Avx512 => "avx512",
         Isa::Avx2 => "avx2+fma",
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => "neon",
         Isa::Base => "portable",
     }
 }
@@ -277,6 +288,8 @@ pub(crate) fn sgemm_packed(a: &[f32], lda: usize, rows: usize, k: usize, packed:
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
         Isa::Avx2 => unsafe { sgemm_avx2(a, lda, rows, k, packed, n, c, ldc, alpha) },
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => sgemm_body::<true, 2>(a, lda, rows, k, packed, n, c, ldc, alpha),
         _ => sgemm_body::<false, 4>(a, lda, rows, k, packed, n, c, ldc, alpha),
     }
 }
@@ -393,13 +406,13 @@ fn gemm_direct<const FMA: bool, const W: usize, const R: usize>(
 }
 
 #[inline(always)]
-fn gemm_any<const FMA: bool, const MRX: usize>(x: &[f32], rows: usize, q: &QMatrix, data: &[u8], y: &mut [f32], p: &mut Vec<f32>) {
+fn gemm_any<const FMA: bool, const MRX: usize, const W1: usize>(x: &[f32], rows: usize, q: &QMatrix, data: &[u8], y: &mut [f32], p: &mut Vec<f32>) {
     if rows <= 4 {
         let (b, sb) = q.parts(data);
         let out = q.out_feat;
         match rows {
             0 => {}
-            1 => gemm_direct::<FMA, 64, 1>(x, q, b, sb, y, out, 0, out),
+            1 => gemm_direct::<FMA, W1, 1>(x, q, b, sb, y, out, 0, out),
             2 => gemm_direct::<FMA, 32, 2>(x, q, b, sb, y, out, 0, out),
             3 => gemm_direct::<FMA, 16, 3>(x, q, b, sb, y, out, 0, out),
             _ => gemm_direct::<FMA, 16, 4>(x, q, b, sb, y, out, 0, out),
@@ -412,13 +425,13 @@ fn gemm_any<const FMA: bool, const MRX: usize>(x: &[f32], rows: usize, q: &QMatr
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn gemm_avx512(x: &[f32], rows: usize, q: &QMatrix, b: &[u8], y: &mut [f32], p: &mut Vec<f32>) {
-    gemm_any::<true, 8>(x, rows, q, b, y, p)
+    gemm_any::<true, 8, 64>(x, rows, q, b, y, p)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn gemm_avx2(x: &[f32], rows: usize, q: &QMatrix, b: &[u8], y: &mut [f32], p: &mut Vec<f32>) {
-    gemm_any::<true, 4>(x, rows, q, b, y, p)
+    gemm_any::<true, 4, 64>(x, rows, q, b, y, p)
 }
 
 #[cfg_attr(all(target_arch = "wasm32", target_feature = "simd128"), allow(dead_code))]
@@ -450,6 +463,11 @@ pub(crate) fn gemv_cols(x: &[f32], q: &QMatrix, data: &[u8], y: &mut [f32], c_lo
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
         Isa::Avx2 => unsafe { gemv_cols_avx2(x, q, data, y, c_lo, c_hi) },
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => {
+            let (b, sb) = q.parts(data);
+            gemm_direct::<true, 32, 1>(x, q, b, sb, y, 0, c_lo, c_hi)
+        }
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         _ => {
             let (b, sb) = q.parts(data);
@@ -487,7 +505,9 @@ pub(crate) fn gemm_i4(
                 crate::simd128::gemv_row(&x[r * inf..(r + 1) * inf], inf, out, q.gs, b, sb, yr, 0, out);
             }
         }
-        _ => gemm_any::<false, 4>(x, rows, q, bytes, y, panel),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => gemm_any::<true, 2, 32>(x, rows, q, bytes, y, panel),
+        _ => gemm_any::<false, 4, 64>(x, rows, q, bytes, y, panel),
     }
 }
 
@@ -559,6 +579,8 @@ pub(crate) fn lm_head(z: &[f32], emb: &[u8], logits: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
         Isa::Avx2 => unsafe { lm_head_avx2(z, emb, logits) },
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => lm_head_body::<true>(z, emb, logits),
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         _ => crate::simd128::lm_head(z, emb, logits),
         #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
