@@ -59,6 +59,30 @@ pub(crate) fn gemv_row(
             let pend = ((g + 1) * ppg).min(pairs);
             let mut glo = [f32x4_splat(0.0); 4];
             let mut ghi = [f32x4_splat(0.0); 4];
+            if width == W && inf % 2 == 0 {
+                // Full block, no odd tail: pointer walk without per-row checks.
+                // SAFETY: for p < pend <= pairs, p·out + c0 + 16 <= p·out + c_hi <= bytes.len()
+                // and 2p + 1 < inf <= x.len() (asserted above).
+                unsafe {
+                    let mut bp = bytes.as_ptr().add(p * out + c0);
+                    let mut xp = x.as_ptr().add(2 * p);
+                    while p < pend {
+                        let b = v128_load(bp as *const v128);
+                        let x0 = f32x4_splat(*xp);
+                        let x1 = f32x4_splat(*xp.add(1));
+                        let (lo, hi) = nibbles_to_f32(b);
+                        for k in 0..4 {
+                            glo[k] = f32x4_add(f32x4_mul(lo[k], x0), glo[k]);
+                        }
+                        for k in 0..4 {
+                            ghi[k] = f32x4_add(f32x4_mul(hi[k], x1), ghi[k]);
+                        }
+                        bp = bp.add(out);
+                        xp = xp.add(2);
+                        p += 1;
+                    }
+                }
+            }
             while p < pend {
                 let o = p * out + c0;
                 let b = if width == W {

@@ -1,12 +1,16 @@
 // Times the bench cases of tools/bench_vs_needle_rs.py on a wasm build in Node.js (same model,
 // query and tools bytes as the native driver), prints one JSON object:
 //   node wasm/bench/cases.mjs <needle.safetensors> <vocab.txt> <tools20.json> <cases> <reps> [flavour]
-// flavour: web-simd (default) or web-scalar (built by tools/build_wasm.sh).
+// flavour: web-simd (default) or web-scalar (built by tools/build_wasm.sh), or the path of a
+// directory holding another `--target web` build (e.g. of an older commit, for before/after).
 import { readFileSync } from "node:fs";
 const [weights, vocab, toolsPath, casesArg, repsArg, flavour = "web-simd"] = process.argv.slice(2);
 const query = "What's the weather in Paris?";
 const all = JSON.parse(readFileSync(toolsPath, "utf8"));
-const dir = new URL(`../npm/gen/${flavour}/`, import.meta.url);
+import { pathToFileURL } from "node:url";
+import { resolve } from "node:path";
+const dir = flavour.includes("/") ? pathToFileURL(resolve(flavour) + "/")
+  : new URL(`../npm/gen/${flavour}/`, import.meta.url);
 const m = await import(new URL("libneedle_wasm.js", dir));
 m.initSync({ module: readFileSync(new URL("libneedle_wasm_bg.wasm", dir)) });
 const e = new m.RawEngine(readFileSync(weights), readFileSync(vocab, "utf8"));
