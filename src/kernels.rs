@@ -112,6 +112,15 @@ fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
 /// Dequantises columns `c0 .. c0+NC` of `q` into `panel[in_feat][NC]` (zero past out_feat).
 #[inline(always)]
 fn fill_panel(q: &QMatrix, bytes: &[u8], sb: &[u8], c0: usize, panel: &mut [f32]) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    crate::simd128::fill_panel(q.in_feat, q.out_feat, q.gs, bytes, sb, c0, panel);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    fill_panel_portable(q, bytes, sb, c0, panel);
+}
+
+#[inline(always)]
+#[cfg_attr(all(target_arch = "wasm32", target_feature = "simd128"), allow(dead_code))]
+fn fill_panel_portable(q: &QMatrix, bytes: &[u8], sb: &[u8], c0: usize, panel: &mut [f32]) {
     let out = q.out_feat;
     let width = NC.min(out - c0);
     let pairs = q.in_feat.div_ceil(2);

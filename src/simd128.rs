@@ -247,3 +247,55 @@ pub(crate) fn panel_rows(a: &[f32], lda: usize, rows: usize, k: usize, panel: &[
         l += m;
     }
 }
+
+/// Dequantises columns `c0 .. c0 + NC` of an INT4 matrix into `panel[in_feat][NC]` (zero past
+/// `out`): `panel[r][c] = nibble · scale`, the single multiply of the portable `fill_panel`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn fill_panel(inf: usize, out: usize, gs: usize, bytes: &[u8], sb: &[u8], c0: usize, panel: &mut [f32]) {
+    use crate::kernels::NC;
+    const _: () = assert!(NC == 32);
+    let width = NC.min(out - c0);
+    let pairs = inf.div_ceil(2);
+    assert!(bytes.len() >= pairs * out && panel.len() >= inf * NC);
+    let mut sv = [f32x4_splat(0.0); 8];
+    let mut cur_g = usize::MAX;
+    for p in 0..pairs {
+        let g = (2 * p) / gs;
+        if g != cur_g {
+            let mut t = [0u8; 4 * NC];
+            let so = 4 * (g * out + c0);
+            t[..4 * width].copy_from_slice(&sb[so..so + 4 * width]);
+            for (k, v) in sv.iter_mut().enumerate() {
+                // SAFETY: `t` holds 128 bytes = eight v128 (little-endian F32, as wasm is).
+                *v = unsafe { v128_load(t.as_ptr().add(16 * k) as *const v128) };
+            }
+            cur_g = g;
+        }
+        let o = p * out + c0;
+        let (b0, b1) = if width == NC {
+            // SAFETY: o + 32 <= p·out + out <= bytes.len() (asserted).
+            unsafe { (v128_load(bytes.as_ptr().add(o) as *const v128), v128_load(bytes.as_ptr().add(o + 16) as *const v128)) }
+        } else {
+            let mut t = [0u8; NC];
+            t[..width].copy_from_slice(&bytes[o..o + width]);
+            // SAFETY: `t` holds 32 bytes.
+            unsafe { (v128_load(t.as_ptr() as *const v128), v128_load(t.as_ptr().add(16) as *const v128)) }
+        };
+        let (l0, h0) = nibbles_to_f32(b0);
+        let (l1, h1) = nibbles_to_f32(b1);
+        let lo = [l0[0], l0[1], l0[2], l0[3], l1[0], l1[1], l1[2], l1[3]];
+        let hi = [h0[0], h0[1], h0[2], h0[3], h1[0], h1[1], h1[2], h1[3]];
+        let row = &mut panel[2 * p * NC..2 * p * NC + NC];
+        for k in 0..8 {
+            // SAFETY: `row` holds 32 f32 = eight v128.
+            unsafe { v128_store(row.as_mut_ptr().add(4 * k) as *mut v128, f32x4_mul(lo[k], sv[k])) };
+        }
+        if 2 * p + 1 < inf {
+            let row = &mut panel[(2 * p + 1) * NC..(2 * p + 2) * NC];
+            for k in 0..8 {
+                // SAFETY: as above.
+                unsafe { v128_store(row.as_mut_ptr().add(4 * k) as *mut v128, f32x4_mul(hi[k], sv[k])) };
+            }
+        }
+    }
+}
