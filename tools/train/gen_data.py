@@ -12,6 +12,13 @@ Targets are exactly what Needle v1 emits: `<tool_call>` then the compact JSON ar
 EOS; the model sees snake_cased tool names (libneedle normalises them, spec A4) and the answer uses
 them (libneedle restores the caller's spelling afterwards).
 
+Training also mixes in (never in the held-out split): more phrasings per catalogue tool
+(EXTRA_TEMPLATES, none of them a near-copy of a held-out phrasing); catalogue tools asked for with
+the words of their own names ("named"); and procedurally invented tools (verb + nouns, 1-3
+parameters) whose queries use their name words, shown next to distractors that share the verb
+("synth", and "synth_notool" where the asked-for tool is missing). They teach the model to read the
+tools list instead of recognising memorised phrasings.
+
 Held-out split: phrasings (templates) never used in training, slot values never seen in training,
 and fresh random tool combinations. Categories: `values` (training phrasings, unseen values),
 `phrasings` (unseen phrasings, unseen values), `notool` (answer []).
@@ -403,6 +410,97 @@ CATALOGUE = [
        "Deliver {dish} please"]),
 ]
 
+# More phrasings per catalogue tool, used in training only (the held-out phrasings stay the
+# every-4th templates of CATALOGUE), so the model sees many ways to ask for each tool.
+EXTRA_TEMPLATES = {
+    "get_weather": ["What's it like outside in {city}?", "Weather report for {city}", "Is it sunny in {city}",
+                    "Tell me how the weather is in {city}", "Any rain in {city} today?", "Temperature in {city}",
+                    "Is it cold in {city} {unit=in celsius|celsius}", "Look up the weather in {city}"],
+    "get_forecast": ["What's the forecast for {city}?", "Predict the weather in {city} for {days} days",
+                     "Next {days} days of weather in {city}", "Forecast {city} {days} days",
+                     "How will the weather look in {city} this weekend", "Upcoming weather for {city}"],
+    "send_message": ["Send a text to {recipient}: {text}", "Drop {recipient} a line saying {text}",
+                     "Tell {recipient} {text} by text",
+                     "Please text {recipient} that {text}", "Reply to {recipient} with {text}", "DM {recipient}: {text}"],
+    "send_email": ["Email {to} saying {body}", "Send a mail to {to} with the subject {subject}",
+                   "Shoot an email to {to} about {subject}", "New email to {to}: {body}",
+                   "Email {to} the subject {subject} and the text {body}", "Please mail {to} about {subject}"],
+    "make_call": ["Call up {contact}", "Get {contact} on the phone", "Place a call to {contact}",
+                  "FaceTime {contact}{video=|true}", "Start a call with {contact}", "Phone call to {contact}"],
+    "create_event": ["Schedule a meeting called {title} on {date}", "Add an event {title} on {date} at {time}",
+                     "Calendar: {title} on {date}", "Plan {title} for {date} at {time}",
+                     "Create {title} in my calendar for {date}", "Block {date} at {time} for {title}"],
+    "list_events": ["What's happening on {date}?", "Any meetings on {date}?",
+                    "What events do I have {date}", "Read my agenda for {date}", "My schedule on {date}"],
+    "set_timer": ["Start a timer for {minutes} minutes", "Timer for {minutes} min",
+                  "Count down from {minutes} minutes", "Set {minutes} minutes on the timer for {label}",
+                  "A {minutes} minute timer please"],
+    "set_alarm": ["Alarm for {time} please", "Set my alarm at {time}", "Get me up at {time}",
+                  "Wake me at {time} every morning{repeat=|true}", "New alarm {time}", "Set a wake-up alarm for {time}"],
+    "set_reminder": ["Remind me about {text} at {time}", "Remember to {text} at {time}",
+                     "Make sure I {text}", "Reminder: {text}"],
+    "set_thermostat": ["Thermostat to {temperature}",
+                       "Put the heat at {temperature}", "Warm up the {room} to {temperature} degrees",
+                       "Cool the {room} down to {temperature}", "Adjust the thermostat to {temperature}"],
+    "toggle_lights": ["Lights off in the {room}{on=|false}", "Switch on the {room} light{on=|true}", "Light the {room}{on=|true}",
+                      "Turn on the {room} lamp{on=|true}", "Make the {room} dark{on=|false}"],
+    "lock_door": ["Lock up the {door}{locked=|true}", "Secure the {door} door{locked=|true}",
+                  "Let me in the {door} door{locked=|false}",
+                  "Is the {door} locked? Lock it{locked=|true}"],
+    "play_music": ["Play the song {query}", "Listen to {query}", "Put {query} on", "Play me {query}",
+                   "Stream {query}", "Play {query} shuffled{shuffle=|true}", "Turn on {query}"],
+    "play_genre": ["Play {genre} music", "Put some {genre} on", "I want to hear {genre}", "{genre} music please",
+                   "Play a {genre} playlist"],
+    "set_volume": ["Adjust the volume to {level}",
+                   "Turn the volume to {level}", "Sound level {level}"],
+    "get_stock_price": ["Stock quote {symbol}", "Price of {symbol} stock", "What is {symbol} at?",
+                        "Get the stock price of {symbol}", "How are {symbol} shares doing", "Share price {symbol}"],
+    "convert_currency": ["Convert {amount} from {from} to {to}", "{amount} {from} in {to}",
+                         "Turn {amount} {from} into {to}",
+                         "How many {to} is {amount} {from}"],
+    "transfer_money": ["Pay {amount} to {recipient}", "Transfer {amount} dollars to {recipient}",
+                       "Send money to {recipient}, {amount}"],
+    "check_balance": ["Balance on my {account=checking|checking} account", "What's in my {account=savings|savings}",
+                      "How much do I owe on my {account=credit card|credit}", "Check {account=savings|savings} balance",
+                      "My {account=checking|checking} balance please"],
+    "search_flights": ["Flights from {origin} to {destination} on {date}", "Look for flights to {destination} from {origin}",
+                       "Cheap flights from {origin} to {destination} {date}",
+                       "Plane tickets from {origin} to {destination}"],
+    "flight_status": ["Flight {flight} status", "Is {flight} on time?", "When does {flight} arrive",
+                      "Check the status of flight {flight}", "What's going on with {flight}"],
+    "book_hotel": ["Hotel in {city} from {check_in} for {nights} nights", "Book a room in {city}",
+                   "Find a hotel in {city} for {guests} people", "Reserve {nights} nights at a hotel in {city}"],
+    "book_taxi": ["Book a cab to {destination}", "Taxi from {pickup} to {destination}", "Get a taxi at {time}",
+                  "I need a taxi to {destination} at {time}", "Order a taxi to {destination}", "Ride to {destination}"],
+    "get_directions": ["Route to {destination}", "Directions from {origin} to {destination}",
+                       "How do I get to {destination}", "Show me how to get to {destination} {mode=walking|walking}",
+                       "Guide me to {destination}", "Best way to {destination} {mode=by train|transit}"],
+    "find_places": ["Find a {query} in {city}", "Search nearby for {query}", "Where can I find {query}",
+                    "Nearest {query} please", "{query} near {city}", "Look for a {query} nearby"],
+    "create_note": ["New note: {content}", "Take a note: {content}",
+                    "Create a note titled {title}", "Save this note: {content}", "Write a note called {title}: {content}"],
+    "search_notes": ["Search my notes about {query}", "Find the note about {query}", "Look in my notes for {query}",
+                     "Any notes about {query}?", "Notes on {query}"],
+    "add_to_cart": ["Add {product} to cart", "Put {quantity} {product} in my cart", "Cart: {product}",
+                    "Add {quantity} of {product} to the cart"],
+    "track_order": ["Where's order {order_id}", "Order status {order_id}",
+                    "Is order {order_id} coming today?", "Tracking for {order_id}"],
+    "add_to_list": ["Put {item} on my shopping list", "List: {item}",
+                    "Add {item} to my list", "Note {item} on the shopping list"],
+    "translate_text": ["Translate {text} into {target}", "Translate to {target}: {text}", "In {target}, {text}",
+                       "Can you translate {text} to {target}", "What's {text} in {target}?"],
+    "search_web": ["Search for {query}", "Search online for {query}", "Look {query} up on the web",
+                   "Find {query} on the internet", "Do a web search for {query}"],
+    "get_news": ["News about {topic}", "Headlines about {topic}", "Give me {count} headlines on {topic}",
+                 "What's new with {topic}", "Latest news on {topic}", "Top stories about {topic}"],
+    "start_workout": ["Start a {activity=cycling|cycling} workout", "Begin {activity=swimming|swimming}",
+                      "Track a {minutes} minute {activity=walk|walking}", "Log {activity=running|running} for {minutes} minutes",
+                      "Start my {activity=yoga|yoga} workout"],
+    "order_food": ["I'd like {quantity} {dish} from {restaurant}",
+                   "Deliver {quantity} {dish}", "Get {dish} delivered", "Food order: {dish}"],
+}
+assert not set(EXTRA_TEMPLATES) - {t["name"] for t in CATALOGUE}
+
 CHITCHAT = [
     "Hello", "Hi there", "How are you?", "Tell me a joke", "What's the meaning of life?", "Thanks!",
     "Who are you?", "Good morning", "What can you do?", "I'm bored", "Say something funny",
@@ -423,6 +521,120 @@ PREFIXES = ["", "", "", "", "", "", "Hey, ", "Please ", "Can you ", "Could you p
             "Yo ", "Um, ", "So ", "Right, ", "I need you to ", "Help me ", "Ok so ", "Hello, "]
 SUFFIXES = ["", "", "", "", "", "", " please", " thanks", " now", ", thank you", " asap", "!", " for me",
             " real quick", " right away", " if you can", ", would you?", " ok?", " thx", ", cheers"]
+
+# ------------------------------------------------------------------ procedural tools (training only)
+# Tools invented per example (name = verb + one or two nouns, 1-3 parameters) whose queries use the
+# words of the tool's name. They teach the model to pick a tool by reading the tools list rather than
+# by recognising the catalogue's phrasings, and distractors sharing the verb make the noun decide.
+
+SYN_VERBS = """get set check find create send start stop update delete book show list cancel add remove
+open close track search schedule reserve calculate convert play pause enable disable fetch record log
+share rename reset count measure rate report order request submit upload download scan print assign
+invite mute archive translate compare estimate lookup""".split()
+SYN_NOUNS = """parcel invoice ticket playlist recipe meeting printer battery score match budget expense
+task project contact photo album file folder document password account subscription podcast episode
+movie lesson course grade appointment prescription medication plant garden pet car tire fuel parking
+charger route bike train bus ferry seat table menu coupon receipt refund salary tax loan rent bill
+package delivery driver shift vacation holiday badge visitor guest window camera sensor fan oven
+fridge washer dryer vacuum speaker channel radio station lamp blind curtain sprinkler pool heater
+humidity pollen traffic tide moon sunrise sunset earthquake gate baggage visa museum concert game
+team player league crypto wallet coin portfolio dividend article blog post comment review rating
+survey poll quiz flashcard word definition synonym joke quote horoscope fact habit sleep calorie meal
+weight mood journal diary todo clock timezone gift wishlist product deal lottery password recipe
+invoice vote election petition donation charity volunteer lease contract warranty repair plumber
+electrician babysitter tutor mentor interview resume job salary pension insurance claim""".split()
+SYN_KEYS = {  # key -> (json type, value kind or enum list)
+    "name": (S, "person"), "user": (S, "person"), "owner": (S, "person"), "friend": (S, "person"),
+    "city": (S, "city"), "location": (S, "city"), "place": (S, "city"), "date": (S, "date"),
+    "day": (S, "date"), "time": (S, "time"), "start_time": (S, "time"), "amount": (N, "amount"),
+    "price": (N, "amount"), "count": (I, "int1_20"), "level": (I, "int0_100"), "number": (I, "int1_999"),
+    "duration": (I, "int1_180"), "limit": (I, "int1_50"), "speed": (I, "int1_10"), "email": (S, "email"),
+    "phone": (S, "phone"), "address": (S, "address"), "title": (S, "title"), "message": (S, "text"),
+    "note": (S, "text"), "query": (S, "topic"), "keyword": (S, "topic"), "language": (S, "lang"),
+    "label": (S, "topic"), "category": (S, "topic"), "code": (S, "code"), "id": (S, "code"),
+    "reference": (S, "code"), "currency": (S, "currency"), "room": (S, "room"), "genre": (S, "genre"),
+    "priority": (E, ["low", "medium", "high"]), "size": (E, ["small", "medium", "large"]),
+    "color": (E, ["red", "green", "blue", "white", "black"]), "mode": (E, ["auto", "manual", "eco"]),
+    "status": (E, ["open", "closed", "pending"]), "urgent": (B, None), "public": (B, None),
+    "notify": (B, None), "recurring": (B, None),
+}
+SYN_FRAMES = {"city": ["in {v}", "for {v}", "at {v}"], "location": ["in {v}", "at {v}"],
+              "place": ["in {v}", "at {v}"], "date": ["on {v}", "for {v}"], "day": ["on {v}", "for {v}"],
+              "time": ["at {v}"], "start_time": ["at {v}", "starting {v}"], "name": ["for {v}", "with {v}"],
+              "user": ["for {v}", "for user {v}"], "friend": ["with {v}", "to {v}"],
+              "room": ["in the {v}"], "language": ["in {v}", "into {v}"], "message": ["saying {v}", ": {v}"],
+              "note": ["saying {v}", "with the note {v}"], "query": ["about {v}", "for {v}"],
+              "keyword": ["about {v}", "matching {v}"], "duration": ["for {v} minutes"],
+              "email": ["to {v}", "for {v}"], "phone": ["to {v}", "at {v}"], "address": ["at {v}", "to {v}"],
+              "currency": ["in {v}"], "genre": ["of {v}"]}
+SYN_ARTICLES = ["the ", "my ", "a ", "", "our ", "this "]
+SYN_OPEN = ["{verb} {art}{nouns}", "{verb} {art}{nouns}", "please {verb} {art}{nouns}",
+            "can you {verb} {art}{nouns}", "I want to {verb} {art}{nouns}", "{verb} {nouns}",
+            "I need to {verb} {art}{nouns}", "could you {verb} {art}{nouns}", "go {verb} {art}{nouns}"]
+
+
+def syn_tool(r, verb=None, nouns=None):
+    verb = verb or r.choice(SYN_VERBS)
+    if nouns is None:
+        nouns = [r.choice(SYN_NOUNS) for _ in range(r.choice([1, 1, 2]))]
+        if r.random() < 0.1:
+            nouns[-1] = "".join(r.choice(SYL) for _ in range(2))   # invented word
+    keys = r.sample(sorted(SYN_KEYS), r.choice([1, 1, 2, 2, 3]))
+    params = {k: (SYN_KEYS[k][0], SYN_KEYS[k][1], "") for k in keys}
+    desc = r.choice(["%s the %s", "%s a %s", "%s %s", "%s the user's %s"]) % (verb.capitalize(), " ".join(nouns))
+    return dict(name="_".join([verb] + nouns), desc=desc, params=params, templates=[], verb=verb, nouns=nouns)
+
+
+def syn_query(r, tool, vals, words=None):
+    """A query made of the tool's name words and one phrase per argument; (query, args)."""
+    verb, nouns = words or (tool["verb"], tool["nouns"])
+    q = r.choice(SYN_OPEN).format(verb=verb, art=r.choice(SYN_ARTICLES), nouns=" ".join(nouns))
+    args = {}
+    keys = list(tool["params"])
+    use = [k for i, k in enumerate(keys) if i == 0 or r.random() < 0.7]
+    r.shuffle(use)
+    for k in use:
+        typ, kind, _ = tool["params"][k]
+        kw = k.replace("_", " ")
+        if typ == B:
+            v = r.random() < 0.5
+            phrase = r.choice(["with %s %s" % (kw, "on" if v else "off"),
+                               "%s: %s" % (kw, "yes" if v else "no"),
+                               ("and make it %s" % kw) if v else ("not %s" % kw)])
+        elif typ == E:
+            v = r.choice(kind)
+            phrase = r.choice(["%s %s" % (v, kw), "with %s %s" % (kw, v), "%s set to %s" % (kw, v)])
+        else:
+            v = vals.draw(kind)
+            frames = SYN_FRAMES.get(k, []) + ["with %s {v}" % kw, "%s {v}" % kw]
+            phrase = r.choice(frames).replace("{v}", show(v))
+        args[k] = v
+        q += (" " if not phrase.startswith(":") else "") + phrase
+    q = q[0].upper() + q[1:]
+    if r.random() < 0.3:
+        q += r.choice(["?", ".", "!"])
+    return q, {k: args[k] for k in keys if k in args}
+
+
+def name_words(tool):
+    """(verb, nouns) of a catalogue tool's name, for name-based training phrasings."""
+    parts = tool["name"].split("_")
+    return parts[0], parts[1:]
+
+
+CHITCHAT_EXTRA = [
+    "What is the capital of {city}?", "Who wrote {title}?", "What does {topic} mean?", "Define {topic}",
+    "Tell me about {topic}", "Is {topic} good for you?", "What's the history of {city}?",
+    "How far is {city} from here?", "Who is {person}?", "{person} is my friend", "I like {topic}",
+    "My favourite city is {city}", "What's a good name for a {topic}?", "Can you explain {topic}?",
+    "Why do people like {topic}?", "I met {person} yesterday", "Was {city} ever a capital?",
+    "What rhymes with {topic}?", "Spell {topic}", "How do you pronounce {city}?", "Is it true that {text}?",
+    "{text}", "lol {text}", "I think {text}", "Do you know {person}?", "What year was {city} founded?",
+    "How big is {city}?", "Tell me something about {person}", "What's the opposite of {topic}?",
+    "Summarize the plot of {title}", "Give me a synonym for {topic}", "Is {title} a good movie?",
+    "How many people live in {city}?", "What's your opinion on {topic}?", "Do you like {genre}?",
+]
+
 
 CONVENTIONS = ["snake", "camel", "pascal", "kebab", "screaming"]
 
@@ -533,6 +745,8 @@ class Gen:
     def one_call(self, tool, heldout_phrasing):
         tr, te = self.tpl[tool["name"]]
         tpls = te if heldout_phrasing else tr
+        if self.split == "train" and self.r.random() < 0.5:   # half from EXTRA_TEMPLATES
+            tpls = EXTRA_TEMPLATES.get(tool["name"], tpls)
         q, args = render(self.r.choice(tpls), tool, self.vals)
         return q, args
 
@@ -580,6 +794,50 @@ class Gen:
             others = [o for o in CATALOGUE if o is not t and not o["name"].endswith(dom)
                       and not (set(o["name"].split("_")) & set(t["name"].split("_")) - {"get", "set", "to", "add"})]
             shown = r.sample(others, n)
+        elif kind in ("synth", "synth_notool"):
+            taken = {t["name"] for t in CATALOGUE}
+            k = 2 if kind == "synth" and r.random() < 0.2 else 1
+            targets = []
+            while len(targets) < k:
+                t = syn_tool(r)
+                if t["name"] not in taken:
+                    taken.add(t["name"])
+                    targets.append(t)
+            parts = []
+            for t in targets:
+                q, args = syn_query(r, t, self.vals)
+                parts.append(q)
+                calls.append((t, args))
+            query = parts[0] if k == 1 else (
+                parts[0].rstrip("?!.") + r.choice([" and ", ", then ", ". Also "]) + parts[1][0].lower() + parts[1][1:])
+            # distractors: invented tools sharing a target's verb (so the nouns decide), other
+            # invented tools and catalogue tools
+            others = []
+            for _ in range(r.randint(0, 3)):
+                t = syn_tool(r, verb=r.choice(targets)["verb"])
+                if t["name"] not in taken:
+                    taken.add(t["name"])
+                    others.append(t)
+            others += [t for t in (syn_tool(r) for _ in range(r.randint(0, 2))) if t["name"] not in taken]
+            others += r.sample(CATALOGUE, r.randint(0, 5))
+            r.shuffle(others)
+            if kind == "synth":
+                shown = targets + others[:max(0, n - k)]
+            else:
+                shown = others[:max(1, n - 1)]
+                calls = []
+            query = self.wrap(query) if k == 1 else query
+        elif kind == "named":
+            # a catalogue tool asked for with the words of its name (training phrasings only)
+            t = r.choice(CATALOGUE)
+            q, args = syn_query(r, t, self.vals, words=name_words(t))
+            query = self.wrap(q)
+            calls.append((t, args))
+            shown = [t] + r.sample([o for o in CATALOGUE if o is not t], n - 1)
+        elif kind == "chitchat2":
+            tpl = r.choice(CHITCHAT_EXTRA)
+            query = self.wrap(re.sub(r"\{(\w+)\}", lambda m: show(self.vals.draw(m.group(1))), tpl))
+            shown = r.sample(CATALOGUE, n)
         else:
             tr, te = self.chitchat
             tpl = r.choice(te if heldout_phrasing else tr)
@@ -611,7 +869,8 @@ def restore(ans, tools):
     return [{"name": names.get(c["name"], c["name"]), "arguments": c["arguments"]} for c in ans]
 
 
-KIND_WEIGHTS = [("single", 0.55), ("multi", 0.17), ("notool", 0.18), ("chitchat", 0.10)]
+KIND_WEIGHTS = [("single", 0.42), ("multi", 0.13), ("notool", 0.12), ("chitchat", 0.04), ("chitchat2", 0.02),
+                ("synth", 0.14), ("synth_notool", 0.02), ("named", 0.11)]
 
 
 def train_stream(seed, seen):

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduce the bundled demo model models/needle-demo/ from scratch (issue 8): data, vocabulary,
-# training (about an hour on a 2-core CPU), INT4 export, framework evaluation + fixtures.
+# training (about 110 minutes on a 2-core CPU), INT4 export, framework evaluation + fixtures.
 #   bash tools/train/train.sh            # uses ./target/needle-train-venv (created if missing)
 #   PYTHON=/path/to/python bash tools/train/train.sh
 # Extra arguments are passed to train.py (e.g. --minutes 0 --steps 3300 for a step-exact rerun).
@@ -21,4 +21,4 @@ for p in /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 /usr/lib/aarch64-linux-gnu/l
 done
 mkdir -p target/needle-demo
 exec env ${JEMALLOC:+LD_PRELOAD=$JEMALLOC} OMP_NUM_THREADS=1 nice -n 19 "$PYTHON" tools/train/train.py all \
-  --n-train 150000 --steps 4000 --minutes 65 "$@"
+  --n-train 300000 --steps 20000 --minutes 110 "$@"
