@@ -526,6 +526,16 @@ fn bf16_at(row: &[u8], j: usize) -> f32 {
     bf16_to_f32(u16::from_le_bytes([row[2 * j], row[2 * j + 1]]))
 }
 
+/// The BF16 rows `v0 .. v0 + n` (`1 <= n <= V`) of the embedding `[vocab, d]` as bytes; past
+/// `n` the last row repeats (its sums are computed and dropped).
+#[inline(always)]
+pub(crate) fn emb_rows<const V: usize>(emb: &[u8], d: usize, v0: usize, n: usize) -> [&[u8]; V] {
+    core::array::from_fn(|i| {
+        let v = v0 + i.min(n - 1);
+        &emb[v * 2 * d..(v + 1) * 2 * d]
+    })
+}
+
 #[cfg_attr(all(target_arch = "wasm32", target_feature = "simd128"), allow(dead_code))]
 #[inline(always)]
 fn lm_head_body<const FMA: bool>(z: &[f32], emb: &[u8], logits: &mut [f32]) {
@@ -535,11 +545,7 @@ fn lm_head_body<const FMA: bool>(z: &[f32], emb: &[u8], logits: &mut [f32]) {
     let chunks = d / W;
     let mut v0 = 0;
     for outs in logits.chunks_mut(V) {
-        let nv = outs.len();
-        let rows: [&[u8]; V] = core::array::from_fn(|i| {
-            let v = v0 + i.min(nv - 1);
-            &emb[v * 2 * d..(v + 1) * 2 * d]
-        });
+        let rows = emb_rows::<V>(emb, d, v0, outs.len());
         // V independent accumulator chains hide the FMA latency.
         let mut acc = [[0f32; W]; V];
         for c in 0..chunks {

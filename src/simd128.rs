@@ -157,11 +157,7 @@ pub(crate) fn lm_head(z: &[f32], emb: &[u8], logits: &mut [f32]) {
         .collect();
     let mut v0 = 0;
     for outs in logits.chunks_mut(V) {
-        let nv = outs.len();
-        let rows: [&[u8]; V] = core::array::from_fn(|i| {
-            let v = v0 + i.min(nv - 1);
-            &emb[v * 2 * d..(v + 1) * 2 * d]
-        });
+        let rows = crate::kernels::emb_rows::<V>(emb, d, v0, outs.len());
         let mut acc = [[f32x4_splat(0.0); 4]; V];
         for c in 0..chunks {
             for i in 0..V {
