@@ -340,6 +340,8 @@ fn gemm_direct<const FMA: bool, const W: usize, const R: usize>(
     c_lo: usize,
     c_hi: usize,
 ) {
+    // The full-block path decodes 16 columns at a time.
+    const { assert!(W % 16 == 0) };
     let (inf, out) = (q.in_feat, q.out_feat);
     let pairs = inf.div_ceil(2);
     let pairs_per_group = q.gs.div_ceil(2).max(1);
