@@ -119,7 +119,7 @@ const TARGETS: Targets = Targets { values: 85.0, phrasings: 70.0, names: 95.0, p
 /// What the committed model measured when it was committed, less 2 points (a regression guard
 /// for the runtime: the figures are deterministic, so any drop means libneedle changed its output).
 /// Where a floor is below the target above, the committed model does not reach that target yet.
-const FLOORS: Targets = Targets { values: 93.0, phrasings: 53.5, names: 82.8, parse: 97.5, notool: 94.0 };
+const FLOORS: Targets = Targets { values: 93.0, phrasings: 65.5, names: 88.0, parse: 97.5, notool: 97.0 };
 
 struct Targets {
     values: f64,

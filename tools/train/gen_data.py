@@ -97,10 +97,11 @@ GENRES = ["jazz", "rock", "pop", "classical", "hip hop", "blues", "reggae", "cou
 class Values:
     """Slot value generators. In `test` mode a value that appeared in training is redrawn."""
 
-    def __init__(self, rng, seen=None, split="train"):
+    def __init__(self, rng, seen=None, split="train", forbidden=frozenset()):
         self.r = rng
         self.seen = seen if seen is not None else set()
         self.split = split
+        self.forbidden = forbidden   # values of a fixed held-out split: never drawn in training
 
     def _part(self, items):
         # Real-word pools are split in halves: even hash -> train, odd -> held out.
@@ -117,6 +118,8 @@ class Values:
             v = self._draw(kind)
             key = json.dumps(v)
             if self.split == "train":
+                if key in self.forbidden:
+                    continue
                 self.seen.add(key)
                 return v
             if key not in self.seen:
@@ -585,14 +588,18 @@ def syn_tool(r, verb=None, nouns=None):
     return dict(name="_".join([verb] + nouns), desc=desc, params=params, templates=[], verb=verb, nouns=nouns)
 
 
-def syn_query(r, tool, vals, words=None):
-    """A query made of the tool's name words and one phrase per argument; (query, args)."""
-    verb, nouns = words or (tool["verb"], tool["nouns"])
-    q = r.choice(SYN_OPEN).format(verb=verb, art=r.choice(SYN_ARTICLES), nouns=" ".join(nouns))
+def syn_query(r, tool, vals, words=None, head=None):
+    """A query made of the tool's name words (or `head`) and one phrase per argument; (query, args)."""
+    if head is not None:
+        q = head
+    else:
+        verb, nouns = words or (tool["verb"], tool["nouns"])
+        q = r.choice(SYN_OPEN).format(verb=verb, art=r.choice(SYN_ARTICLES), nouns=" ".join(nouns))
     args = {}
     keys = list(tool["params"])
     use = [k for i, k in enumerate(keys) if i == 0 or r.random() < 0.7]
     r.shuffle(use)
+    bare = len(use) == 1 and r.random() < 0.4   # "volume 66": the value right after the words
     for k in use:
         typ, kind, _ = tool["params"][k]
         kw = k.replace("_", " ")
@@ -606,14 +613,60 @@ def syn_query(r, tool, vals, words=None):
             phrase = r.choice(["%s %s" % (v, kw), "with %s %s" % (kw, v), "%s set to %s" % (kw, v)])
         else:
             v = vals.draw(kind)
-            frames = SYN_FRAMES.get(k, []) + ["with %s {v}" % kw, "%s {v}" % kw]
-            phrase = r.choice(frames).replace("{v}", show(v))
+            frames = SYN_FRAMES.get(k, []) + KEY_FRAMES.get(k, []) + ["with %s {v}" % kw, "%s {v}" % kw]
+            phrase = ("{v}" if bare else r.choice(frames)).replace("{v}", show(v))
         args[k] = v
         q += (" " if not phrase.startswith(":") else "") + phrase
     q = q[0].upper() + q[1:]
     if r.random() < 0.3:
         q += r.choice(["?", ".", "!"])
     return q, {k: args[k] for k in keys if k in args}
+
+
+# Argument phrases for catalogue keys (keyword queries), in addition to SYN_FRAMES.
+KEY_FRAMES = {"origin": ["from {v}"], "destination": ["to {v}"], "recipient": ["to {v}", "for {v}"],
+              "contact": ["with {v}", "to {v}"], "text": ["saying {v}", ": {v}"], "content": [": {v}", "saying {v}"],
+              "to": ["to {v}"], "subject": ["about {v}", "with subject {v}"], "body": ["saying {v}", "with text {v}"],
+              "minutes": ["for {v} minutes", "{v} minutes", "{v} min"], "temperature": ["to {v} degrees", "{v} degrees"],
+              "level": ["to {v}", "at {v}"], "symbol": ["for {v}", "of {v}"], "from": ["from {v}"],
+              "check_in": ["from {v}", "starting {v}"], "nights": ["for {v} nights"], "guests": ["for {v} people"],
+              "pickup": ["from {v}"], "days": ["for {v} days"], "flight": ["{v}", "for flight {v}"],
+              "order_id": ["{v}", "for order {v}"], "product": ["{v}"], "item": ["{v}"], "dish": ["{v}"],
+              "restaurant": ["from {v}"], "target": ["to {v}", "into {v}"], "door": ["the {v} door"],
+              "quantity": ["x{v}", "quantity {v}"], "list": ["on the {v} list", "to {v}"], "topic": ["about {v}", "on {v}"],
+              "query": ["{v}"]}
+KW_STOP = set("""a an the of or and to for on off in by with between from into at your my its is are be
+of coming some""".split())
+
+
+KW_GENERIC = set("""get set create start make send add check search find turn list book play track order save
+current latest new text give""".split())
+
+
+def kw_words(tool):
+    """Content words of a tool's name and description, in order."""
+    words = []
+    for w in tool["name"].split("_") + [w.lower().strip(".,") for w in tool.get("desc", "").split()]:
+        if w not in KW_STOP and w not in words:
+            words.append(w)
+    return words
+
+
+def kw_head(r, tool):
+    """The head of a keyword query: one or two content words of the tool's name and description
+    ("volume", "flights", "speaker volume", "set volume"; at least one of them not a generic verb),
+    with an optional opener. Returns (head, words used)."""
+    words = kw_words(tool)
+    special = [w for w in words if w not in KW_GENERIC] or words
+    x = r.random()
+    if x < 0.4 or len(words) < 2:
+        ws = [r.choice(special)]
+    else:
+        a = r.choice(special)
+        b = r.choice([w for w in words if w != a] or [a])
+        ws = sorted({a, b}, key=words.index)
+    head = " ".join(ws)
+    return r.choice(["", "", "", "please ", "can you ", "I want ", "I need ", "go ", "quick ", "my "]) + head, ws
 
 
 def name_words(tool):
@@ -731,10 +784,10 @@ def ncalls_tools(rng):
 
 
 class Gen:
-    def __init__(self, seed, split, seen):
+    def __init__(self, seed, split, seen, forbidden=frozenset()):
         self.r = random.Random(seed)
         self.split = split
-        self.vals = Values(self.r, seen, split)
+        self.vals = Values(self.r, seen, split, forbidden)
         self.tpl = {}
         for t in CATALOGUE:
             tr, te = split_templates(t)
@@ -834,6 +887,23 @@ class Gen:
             query = self.wrap(q)
             calls.append((t, args))
             shown = [t] + r.sample([o for o in CATALOGUE if o is not t], n - 1)
+        elif kind in ("kw", "kw_notool"):
+            # a catalogue tool asked for with a few words of its name / description (training only);
+            # kw_notool: the same kind of query while that tool is not offered
+            t = r.choice(CATALOGUE)
+            head, ws = kw_head(r, t)
+            q, args = syn_query(r, t, self.vals, head=head)
+            query = self.wrap(q[0].upper() + q[1:] if r.random() < 0.5 else q)
+            if kind == "kw":
+                calls.append((t, args))
+                # no other shown tool has all the words asked for
+                pool = [o for o in CATALOGUE if o is not t and not set(ws) <= set(kw_words(o))]
+                shown = [t] + r.sample(pool, n - 1)
+            else:
+                dom = t["name"].split("_")[-1]
+                others = [o for o in CATALOGUE if o is not t and not o["name"].endswith(dom)
+                          and not (set(o["name"].split("_")) & set(t["name"].split("_")) - {"get", "set", "to", "add"})]
+                shown = r.sample(others, n)
         elif kind == "chitchat2":
             tpl = r.choice(CHITCHAT_EXTRA)
             query = self.wrap(re.sub(r"\{(\w+)\}", lambda m: show(self.vals.draw(m.group(1))), tpl))
@@ -856,6 +926,27 @@ class Gen:
         return dict(query=query, tools=tools, answer=ans, conv=conv, style=style)
 
 
+# Values from small closed spaces (every one of them occurs in any large training set).
+CLOSED_VALUES = set(LANGS + CURRENCIES + ROOMS + GENRES + WEEKDAYS + ["tomorrow", "today", "next week", "tonight",
+                                                                   "noon", "midnight"]
+                    + ["next " + d for d in WEEKDAYS] + ["this " + d for d in WEEKDAYS])
+
+
+ENUM_VALUES = {v for t in CATALOGUE for typ, kind, _ in t["params"].values() if typ == E for v in kind}
+
+
+def heldout_values(rows):
+    """The open-ended argument values of a held-out split (json.dumps keys, as Values.seen)."""
+    out = set()
+    for rec in rows:
+        for c in json.loads(rec["expected"]):
+            for v in c["arguments"].values():
+                if isinstance(v, (bool, int)) or v in CLOSED_VALUES or v in ENUM_VALUES:
+                    continue
+                out.add(json.dumps(v))
+    return out
+
+
 def compact(obj):
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=True)
 
@@ -869,12 +960,12 @@ def restore(ans, tools):
     return [{"name": names.get(c["name"], c["name"]), "arguments": c["arguments"]} for c in ans]
 
 
-KIND_WEIGHTS = [("single", 0.42), ("multi", 0.13), ("notool", 0.12), ("chitchat", 0.04), ("chitchat2", 0.02),
-                ("synth", 0.14), ("synth_notool", 0.02), ("named", 0.11)]
+KIND_WEIGHTS = [("single", 0.34), ("multi", 0.13), ("notool", 0.11), ("chitchat", 0.04), ("chitchat2", 0.02),
+                ("synth", 0.12), ("synth_notool", 0.02), ("named", 0.08), ("kw", 0.12), ("kw_notool", 0.02)]
 
 
-def train_stream(seed, seen):
-    g = Gen(seed, "train", seen)
+def train_stream(seed, seen, forbidden=frozenset()):
+    g = Gen(seed, "train", seen, forbidden)
     kinds, w = zip(*KIND_WEIGHTS)
     while True:
         yield g.example(g.r.choices(kinds, w)[0])
@@ -914,22 +1005,36 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=8)
     ap.add_argument("--also-seen", nargs="*", default=[],
                     help="train.jsonl files of earlier runs whose argument values count as seen")
+    ap.add_argument("--heldout-from",
+                    help="use this held-out split (jsonl with category, query, tools, expected) instead of "
+                         "drawing one; its open-ended argument values are never drawn for training")
     a = ap.parse_args(argv)
     os.makedirs(a.out_dir, exist_ok=True)
+    forbidden = set()
+    fixed = None
+    if a.heldout_from:
+        fixed = [json.loads(line) for line in open(a.heldout_from)]
+        forbidden = heldout_values(fixed)
     seen = set()
     for fn in a.also_seen:
         for line in open(fn):
             for c in json.loads(json.loads(line)["answer"]):
                 for v in c["arguments"].values():
                     seen.add(json.dumps(v))
-    st = train_stream(a.seed, seen)
+    st = train_stream(a.seed, seen, frozenset(forbidden))
     with open(os.path.join(a.out_dir, "train.jsonl"), "w") as f:
         for _ in range(a.train):
             f.write(json.dumps(to_record(next(st))) + "\n")
     with open(os.path.join(a.out_dir, "heldout.jsonl"), "w") as f:
-        for ex in heldout(a.seed + 1000, seen, a.heldout):
-            f.write(json.dumps(to_record(ex)) + "\n")
-    print("train %d, heldout %d (per category), %d distinct training values" % (a.train, a.heldout, len(seen)))
+        if fixed is not None:
+            for rec in fixed:
+                f.write(json.dumps({k: rec[k] for k in ("category", "query", "tools", "expected")}) + "\n")
+        else:
+            for ex in heldout(a.seed + 1000, seen, a.heldout):
+                f.write(json.dumps(to_record(ex)) + "\n")
+    leaked = len(forbidden & seen)
+    print("train %d, heldout %s, %d distinct training values, %d forbidden held-out values (%d drawn anyway)"
+          % (a.train, a.heldout_from or "%d per category" % a.heldout, len(seen), len(forbidden), leaked))
 
 
 if __name__ == "__main__":

@@ -75,7 +75,8 @@ def stage_data(a):
     os.makedirs(work, exist_ok=True)
     dd = os.path.join(work, "data")
     gen_data.main(["--out-dir", dd, "--train", str(a.n_train), "--heldout", str(a.n_heldout),
-                   "--seed", str(a.seed)] + (["--also-seen"] + a.also_seen if a.also_seen else []))
+                   "--seed", str(a.seed)] + (["--also-seen"] + a.also_seen if a.also_seen else [])
+                  + (["--heldout-from", a.heldout_from] if a.heldout_from else []))
     train = [json.loads(l) for l in open(os.path.join(dd, "train.jsonl"))]
     # vocabulary corpus: query, tools (as the encoder sees them) and answer of the first examples
     corpus = os.path.join(work, "vocab-corpus.txt")
@@ -433,6 +434,7 @@ def main():
     ap.add_argument("--init-vocab", help="the SentencePiece model of the --init checkpoint")
     ap.add_argument("--reuse-vocab", help="data stage: copy this vocab.model instead of training one")
     ap.add_argument("--also-seen", nargs="*", default=[], help="see gen_data.py --also-seen")
+    ap.add_argument("--heldout-from", help="see gen_data.py --heldout-from")
     ap.add_argument("--decision-weight", type=float, default=4.0,
                     help="loss weight of the call / no-call token after <tool_call>")
     ap.add_argument("--notool-repeat", type=int, default=2, help="repeat the no-call examples this often")

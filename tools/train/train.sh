@@ -21,4 +21,4 @@ for p in /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 /usr/lib/aarch64-linux-gnu/l
 done
 mkdir -p target/needle-demo
 exec env ${JEMALLOC:+LD_PRELOAD=$JEMALLOC} OMP_NUM_THREADS=1 nice -n 19 "$PYTHON" tools/train/train.py all \
-  --n-train 300000 --steps 20000 --minutes 110 "$@"
+  --n-train 300000 --steps 20000 --minutes 100 --heldout-from tests/fixtures/demo/heldout.jsonl "$@"
