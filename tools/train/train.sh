@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduce the bundled demo model models/needle-demo/ from scratch (issue 8): data, vocabulary,
-# training (about 110 minutes on a 2-core CPU), INT4 export, framework evaluation + fixtures.
+# training (100 minutes on a 2-core CPU), INT4 export, framework evaluation + fixtures.
 #   bash tools/train/train.sh            # uses ./target/needle-train-venv (created if missing)
 #   PYTHON=/path/to/python bash tools/train/train.sh
 # Extra arguments are passed to train.py (e.g. --minutes 0 --steps 3300 for a step-exact rerun).
