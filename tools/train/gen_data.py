@@ -14,13 +14,15 @@ them (libneedle restores the caller's spelling afterwards).
 
 Training also mixes in (never in the held-out split): more phrasings per catalogue tool
 (EXTRA_TEMPLATES, none of them a near-copy of a held-out phrasing); catalogue tools asked for with
-the words of their own names ("named"); and procedurally invented tools (verb + nouns, 1-3
+the words of their own names ("named") or with one or two keywords of their name and description
+("kw", and "kw_notool" where that tool is not offered); and procedurally invented tools (verb + nouns, 1-3
 parameters) whose queries use their name words, shown next to distractors that share the verb
 ("synth", and "synth_notool" where the asked-for tool is missing). They teach the model to read the
 tools list instead of recognising memorised phrasings.
 
 Held-out split: phrasings (templates) never used in training, slot values never seen in training,
-and fresh random tool combinations. Categories: `values` (training phrasings, unseen values),
+and fresh random tool combinations. `--heldout-from` keeps an existing held-out split (the
+committed one) and draws the training set around it instead. Categories: `values` (training phrasings, unseen values),
 `phrasings` (unseen phrasings, unseen values), `notool` (answer []).
 
 Stdlib only; everything is drawn from random.Random(seed), so output is reproducible.
@@ -95,7 +97,8 @@ GENRES = ["jazz", "rock", "pop", "classical", "hip hop", "blues", "reggae", "cou
 
 
 class Values:
-    """Slot value generators. In `test` mode a value that appeared in training is redrawn."""
+    """Slot value generators. In `test` mode a value that appeared in training is redrawn; in `train`
+    mode a value of a fixed held-out split (`forbidden`) is redrawn."""
 
     def __init__(self, rng, seen=None, split="train", forbidden=frozenset()):
         self.r = rng
@@ -636,7 +639,7 @@ KEY_FRAMES = {"origin": ["from {v}"], "destination": ["to {v}"], "recipient": ["
               "quantity": ["x{v}", "quantity {v}"], "list": ["on the {v} list", "to {v}"], "topic": ["about {v}", "on {v}"],
               "query": ["{v}"]}
 KW_STOP = set("""a an the of or and to for on off in by with between from into at your my its is are be
-of coming some""".split())
+coming some""".split())
 
 
 KW_GENERIC = set("""get set create start make send add check search find turn list book play track order save
