@@ -781,6 +781,13 @@ def tool_json(tool, conv, style, rng, key_camel):
     return {"type": "function", "function": fn}
 
 
+def unrelated(tool):
+    """Catalogue tools that could not answer a request for `tool` (no shared domain or name word)."""
+    dom = tool["name"].split("_")[-1]
+    return [o for o in CATALOGUE if o is not tool and not o["name"].endswith(dom)
+            and not (set(o["name"].split("_")) & set(tool["name"].split("_")) - {"get", "set", "to", "add"})]
+
+
 def ncalls_tools(rng):
     # 1-10 tools, weighted towards fewer (short encoder inputs)
     return rng.choices(range(1, 11), weights=[10, 12, 12, 11, 10, 8, 6, 5, 4, 3])[0]
@@ -846,10 +853,7 @@ class Gen:
             t = r.choice(CATALOGUE)
             q, _ = self.one_call(t, heldout_phrasing)
             query = self.wrap(q)
-            dom = t["name"].split("_")[-1]
-            others = [o for o in CATALOGUE if o is not t and not o["name"].endswith(dom)
-                      and not (set(o["name"].split("_")) & set(t["name"].split("_")) - {"get", "set", "to", "add"})]
-            shown = r.sample(others, n)
+            shown = r.sample(unrelated(t), n)
         elif kind in ("synth", "synth_notool"):
             taken = {t["name"] for t in CATALOGUE}
             k = 2 if kind == "synth" and r.random() < 0.2 else 1
@@ -903,10 +907,7 @@ class Gen:
                 pool = [o for o in CATALOGUE if o is not t and not set(ws) <= set(kw_words(o))]
                 shown = [t] + r.sample(pool, n - 1)
             else:
-                dom = t["name"].split("_")[-1]
-                others = [o for o in CATALOGUE if o is not t and not o["name"].endswith(dom)
-                          and not (set(o["name"].split("_")) & set(t["name"].split("_")) - {"get", "set", "to", "add"})]
-                shown = r.sample(others, n)
+                shown = r.sample(unrelated(t), n)
         elif kind == "chitchat2":
             tpl = r.choice(CHITCHAT_EXTRA)
             query = self.wrap(re.sub(r"\{(\w+)\}", lambda m: show(self.vals.draw(m.group(1))), tpl))
