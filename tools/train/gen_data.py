@@ -18,7 +18,10 @@ the words of their own names ("named") or with one or two keywords of their name
 ("kw", and "kw_notool" where that tool is not offered); and procedurally invented tools (verb + nouns, 1-3
 parameters) whose queries use their name words, shown next to distractors that share the verb
 ("synth", and "synth_notool" where the asked-for tool is missing). They teach the model to read the
-tools list instead of recognising memorised phrasings.
+tools list instead of recognising memorised phrasings. The second training phase (train.sh) adds
+`--more-phrasings F` (that fraction of catalogue requests phrased with more_templates.py's
+MORE_TEMPLATES, ~20 more phrasings per tool) and `--no-call-weight W` (the kinds answered [] get W
+times their mixture weight); with the defaults (0 and 1) the output is unchanged.
 
 Held-out split: phrasings (templates) never used in training, slot values never seen in training,
 and fresh random tool combinations. `--heldout-from` keeps an existing held-out split (the
@@ -39,6 +42,8 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 from ref_tools import snake_case  # noqa: E402
+sys.path.insert(0, HERE)
+from more_templates import MORE_TEMPLATES  # noqa: E402
 
 # ------------------------------------------------------------------ value spaces
 
@@ -794,9 +799,10 @@ def ncalls_tools(rng):
 
 
 class Gen:
-    def __init__(self, seed, split, seen, forbidden=frozenset()):
+    def __init__(self, seed, split, seen, forbidden=frozenset(), more=0.0):
         self.r = random.Random(seed)
         self.split = split
+        self.more = more
         self.vals = Values(self.r, seen, split, forbidden)
         self.tpl = {}
         for t in CATALOGUE:
@@ -808,7 +814,9 @@ class Gen:
     def one_call(self, tool, heldout_phrasing):
         tr, te = self.tpl[tool["name"]]
         tpls = te if heldout_phrasing else tr
-        if self.split == "train" and self.r.random() < 0.5:   # half from EXTRA_TEMPLATES
+        if self.split == "train" and self.more and self.r.random() < self.more:   # --more-phrasings
+            tpls = MORE_TEMPLATES[tool["name"]]
+        elif self.split == "train" and self.r.random() < 0.5:   # half from EXTRA_TEMPLATES
             tpls = EXTRA_TEMPLATES.get(tool["name"], tpls)
         q, args = render(self.r.choice(tpls), tool, self.vals)
         return q, args
@@ -968,9 +976,14 @@ KIND_WEIGHTS = [("single", 0.34), ("multi", 0.13), ("notool", 0.11), ("chitchat"
                 ("synth", 0.12), ("synth_notool", 0.02), ("named", 0.08), ("kw", 0.12), ("kw_notool", 0.02)]
 
 
-def train_stream(seed, seen, forbidden=frozenset()):
-    g = Gen(seed, "train", seen, forbidden)
+NO_CALL_KINDS = ("notool", "chitchat", "chitchat2", "synth_notool", "kw_notool")
+
+
+def train_stream(seed, seen, forbidden=frozenset(), more=0.0, no_call_weight=1.0):
+    g = Gen(seed, "train", seen, forbidden, more)
     kinds, w = zip(*KIND_WEIGHTS)
+    if no_call_weight != 1.0:
+        w = [x * no_call_weight if k in NO_CALL_KINDS else x for k, x in KIND_WEIGHTS]
     while True:
         yield g.example(g.r.choices(kinds, w)[0])
 
@@ -1012,6 +1025,10 @@ def main(argv=None):
     ap.add_argument("--heldout-from",
                     help="use this held-out split (jsonl with category, query, tools, expected) instead of "
                          "drawing one; its open-ended argument values are never drawn for training")
+    ap.add_argument("--more-phrasings", type=float, default=0.0,
+                    help="draw this fraction of catalogue requests from MORE_TEMPLATES (training phase 2)")
+    ap.add_argument("--no-call-weight", type=float, default=1.0,
+                    help="scale the mixture weights of the kinds answered [] (training phase 2)")
     a = ap.parse_args(argv)
     os.makedirs(a.out_dir, exist_ok=True)
     forbidden = set()
@@ -1025,7 +1042,7 @@ def main(argv=None):
             for c in json.loads(json.loads(line)["answer"]):
                 for v in c["arguments"].values():
                     seen.add(json.dumps(v))
-    st = train_stream(a.seed, seen, frozenset(forbidden))
+    st = train_stream(a.seed, seen, frozenset(forbidden), a.more_phrasings, a.no_call_weight)
     with open(os.path.join(a.out_dir, "train.jsonl"), "w") as f:
         for _ in range(a.train):
             f.write(json.dumps(to_record(next(st))) + "\n")

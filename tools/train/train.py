@@ -76,7 +76,9 @@ def stage_data(a):
     dd = os.path.join(work, "data")
     gen_data.main(["--out-dir", dd, "--train", str(a.n_train), "--heldout", str(a.n_heldout),
                    "--seed", str(a.seed)] + (["--also-seen"] + a.also_seen if a.also_seen else [])
-                  + (["--heldout-from", a.heldout_from] if a.heldout_from else []))
+                  + (["--heldout-from", a.heldout_from] if a.heldout_from else [])
+                  + (["--more-phrasings", str(a.more_phrasings)] if a.more_phrasings else [])
+                  + (["--no-call-weight", str(a.no_call_weight)] if a.no_call_weight != 1.0 else []))
     train = [json.loads(l) for l in open(os.path.join(dd, "train.jsonl"))]
     # vocabulary corpus: query, tools (as the encoder sees them) and answer of the first examples
     corpus = os.path.join(work, "vocab-corpus.txt")
@@ -438,6 +440,8 @@ def main():
     ap.add_argument("--decision-weight", type=float, default=4.0,
                     help="loss weight of the call / no-call token after <tool_call>")
     ap.add_argument("--notool-repeat", type=int, default=2, help="repeat the no-call examples this often")
+    ap.add_argument("--more-phrasings", type=float, default=0.0, help="see gen_data.py --more-phrasings")
+    ap.add_argument("--no-call-weight", type=float, default=1.0, help="see gen_data.py --no-call-weight")
     ap.add_argument("--qat-frac", type=float, default=0.2)
     a = ap.parse_args()
     torch.set_num_threads(1)
