@@ -20,7 +20,7 @@ parameters) whose queries use their name words, shown next to distractors that s
 ("synth", and "synth_notool" where the asked-for tool is missing). They teach the model to read the
 tools list instead of recognising memorised phrasings. The second training phase (train.sh) adds
 `--more-phrasings F` (that fraction of catalogue requests phrased with more_templates.py's
-MORE_TEMPLATES, ~20 more phrasings per tool) and `--no-call-weight W` (the kinds answered [] get W
+MORE_TEMPLATES, ~30 more phrasings per tool) and `--no-call-weight W` (the kinds answered [] get W
 times their mixture weight); with the defaults (0 and 1) the output is unchanged.
 
 Held-out split: phrasings (templates) never used in training, slot values never seen in training,
@@ -981,9 +981,8 @@ NO_CALL_KINDS = ("notool", "chitchat", "chitchat2", "synth_notool", "kw_notool")
 
 def train_stream(seed, seen, forbidden=frozenset(), more=0.0, no_call_weight=1.0):
     g = Gen(seed, "train", seen, forbidden, more)
-    kinds, w = zip(*KIND_WEIGHTS)
-    if no_call_weight != 1.0:
-        w = [x * no_call_weight if k in NO_CALL_KINDS else x for k, x in KIND_WEIGHTS]
+    kinds = [k for k, _ in KIND_WEIGHTS]
+    w = [x * no_call_weight if k in NO_CALL_KINDS else x for k, x in KIND_WEIGHTS]
     while True:
         yield g.example(g.r.choices(kinds, w)[0])
 
