@@ -9,6 +9,22 @@ use crate::tools::{normalize_tools, Tools};
 use crate::{Error, ErrorKind, Result};
 use std::path::Path;
 
+/// The longest query (and retrieval text) a call accepts, in UTF-8 bytes: 64 MiB.
+/// Longer input is an [`ErrorKind::InvalidArgument`] error. The model reads only the
+/// first `max_enc_len` tokens of it, and only that much of the text is tokenised, so the
+/// work of a call does not grow with the length of the text beyond that.
+pub const MAX_QUERY_BYTES: usize = 64 << 20;
+
+/// The longest tools JSON a call accepts, in UTF-8 bytes: 16 MiB. Longer input is an
+/// [`ErrorKind::InvalidTools`] error. The tools JSON is parsed whole (to check it), which
+/// costs memory in proportion to its size; only what the model reads is tokenised.
+pub const MAX_TOOLS_BYTES: usize = 16 << 20;
+
+/// The most tokens a call generates when `max_new_tokens` is not given: the model's
+/// `max_dec_len`, but at most 512, so that a file with a huge `max_dec_len` does not
+/// make a default call unbounded. An explicit `max_new_tokens` may go up to `max_dec_len`.
+pub const DEFAULT_MAX_NEW_TOKENS: usize = 512;
+
 /// Per-call options.
 ///
 /// ```
@@ -164,12 +180,12 @@ impl Engine {
     /// one thread. On a machine whose cores are busy with other work, `1` is usually
     /// faster.
     pub fn set_threads(n: usize) {
-        crate::model::set_threads(n)
+        crate::threads::set_threads(n)
     }
 
     /// The thread count one call may use (see [`Engine::set_threads`]).
     pub fn threads() -> usize {
-        crate::model::configured_threads()
+        crate::threads::configured_threads()
     }
 
     /// Answers several queries, in parallel on all available cores. Results are in
@@ -193,7 +209,7 @@ impl Engine {
             for _ in 0..threads {
                 sc.spawn(|| {
                     // Each item runs on this worker alone (no nested encoder threads).
-                    crate::model::set_thread_limit(1);
+                    crate::threads::set_thread_limit(1);
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         if i >= items.len() {
@@ -299,7 +315,7 @@ fn effective_threads(n: usize) -> usize {
     if n > 0 {
         n
     } else {
-        crate::model::configured_threads()
+        crate::threads::configured_threads()
     }
 }
 

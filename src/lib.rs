@@ -46,10 +46,11 @@ mod loader;
 mod model;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd128;
+mod threads;
 pub mod tokenizer;
 pub mod tools;
 
-pub use api::{Engine, RunOptions};
+pub use api::{Engine, RunOptions, DEFAULT_MAX_NEW_TOKENS, MAX_QUERY_BYTES, MAX_TOOLS_BYTES};
 pub use config::{Activation, Config};
 pub use decode::{parse_calls, RunResult, StopReason, ToolCall};
 pub use error::{Error, ErrorKind, Result};
