@@ -46,6 +46,19 @@
 // Patch version of libneedle.
 #define NEEDLE_VERSION_PATCH 0
 
+// Longest query (and retrieval text) a call accepts, in UTF-8 bytes (64 MiB); longer
+// input fails with NEEDLE_ERR_INVALID_ARGUMENT. Only the first max_enc_len tokens are
+// read, and only that much of the text is tokenised.
+#define NEEDLE_MAX_QUERY_BYTES 67108864
+
+// Longest tools JSON a call accepts, in UTF-8 bytes (16 MiB); longer input fails with
+// NEEDLE_ERR_INVALID_TOOLS before it is parsed.
+#define NEEDLE_MAX_TOOLS_BYTES 16777216
+
+// Tokens generated when max_new_tokens is not set: the model's max_dec_len, but at
+// most this many.
+#define NEEDLE_DEFAULT_MAX_NEW_TOKENS 512
+
 // Status codes. `NEEDLE_OK` is 0; the other numbers are stable and never reused.
 typedef enum {
   // Success.
@@ -133,7 +146,8 @@ void needle_free_str(char *s);
 // max_enc_len, max_dec_len, contrastive_dim, ...). Free with `needle_free_str`.
 char *needle_config_json(const needle_engine *engine);
 
-// A new options object with the defaults (max_new_tokens = the model's max_dec_len,
+// A new options object with the defaults (max_new_tokens = the model's max_dec_len but
+// at most NEEDLE_DEFAULT_MAX_NEW_TOKENS,
 // constrained decoding on, threads = all cores for batch calls). Free with
 // `needle_options_free`. Returns NULL only if memory is exhausted.
 needle_options *needle_options_new(void);

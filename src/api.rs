@@ -33,8 +33,9 @@ pub const DEFAULT_MAX_NEW_TOKENS: usize = 512;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunOptions {
-    /// Most tokens to generate; `None` means the model's `max_dec_len`, which is also
-    /// the upper bound (larger values are clamped to it).
+    /// Most tokens to generate; `None` means the model's `max_dec_len` but at most
+    /// [`DEFAULT_MAX_NEW_TOKENS`] (512). The upper bound is `max_dec_len` (larger values
+    /// are clamped to it).
     pub max_new_tokens: Option<usize>,
     /// Constrain tool names and argument keys to the given tools (default `true`).
     pub constrained: bool,
@@ -149,12 +150,11 @@ impl Engine {
     where
         F: FnMut(u32, &str) -> bool,
     {
+        check_text("query", query)?;
         let tools = normalize_tools(tools_json)?;
         let enc_ids = self.encoder_ids(query, &tools);
-        let max_new = opts
-            .max_new_tokens
-            .unwrap_or(self.model.cfg.max_dec_len)
-            .min(self.model.cfg.max_dec_len);
+        let max_dec = self.model.cfg.max_dec_len;
+        let max_new = opts.max_new_tokens.unwrap_or(DEFAULT_MAX_NEW_TOKENS.min(max_dec)).min(max_dec);
         let (ids, stop) = decode::generate(
             &self.model,
             &self.tokenizer,
@@ -202,25 +202,23 @@ impl Engine {
         if threads <= 1 {
             return items.iter().map(|(q, t)| self.run_with(q, t, opts)).collect();
         }
-        let next = std::sync::atomic::AtomicUsize::new(0);
         let mut slots: Vec<Option<Result<RunResult>>> = (0..items.len()).map(|_| None).collect();
         let results = std::sync::Mutex::new(&mut slots);
-        std::thread::scope(|sc| {
-            for _ in 0..threads {
-                sc.spawn(|| {
-                    // Each item runs on this worker alone (no nested encoder threads).
-                    crate::threads::set_thread_limit(1);
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        if i >= items.len() {
-                            break;
-                        }
-                        let r = self.run_with(items[i].0, items[i].1, opts);
-                        if let Ok(mut g) = results.lock() {
-                            g[i] = Some(r);
-                        }
-                    }
-                });
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        // `threads` workers (the calling thread is one of them) take items in turn; a
+        // worker that cannot be started leaves its share to the others.
+        crate::threads::run_parts((0..threads).collect(), |_| {
+            // Each item runs on this worker alone (no nested encoder threads).
+            let _limit = crate::threads::ThreadLimit::set(1);
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= items.len() {
+                    break;
+                }
+                let r = self.run_with(items[i].0, items[i].1, opts);
+                if let Ok(mut g) = results.lock() {
+                    g[i] = Some(r);
+                }
             }
         });
         slots
@@ -231,14 +229,18 @@ impl Engine {
 
     /// The encoder input ids for `query` and `tools_json` (spec A3/A4).
     pub fn encoder_input(&self, query: &str, tools_json: &str) -> Result<Vec<u32>> {
+        check_text("query", query)?;
         let tools = normalize_tools(tools_json)?;
         Ok(self.encoder_ids(query, &tools))
     }
 
+    /// Only the tokens the encoder can keep are made: query and tools each give at most
+    /// `max_enc_len` (the ids are the first ones of the whole texts' encodings).
     fn encoder_ids(&self, query: &str, tools: &Tools) -> Vec<u32> {
-        let q = self.tokenizer.encode(query);
-        let t = self.tokenizer.encode(&tools.text);
-        decode::encoder_input(&q, &t, self.model.cfg.max_enc_len)
+        let max = self.model.cfg.max_enc_len;
+        let q = self.tokenizer.encode_prefix(query, max);
+        let t = self.tokenizer.encode_prefix(&tools.text, max);
+        decode::encoder_input(&q, &t, max)
     }
 
     fn check_ids(&self, ids: &[u32]) -> Result<()> {
@@ -287,8 +289,8 @@ impl Engine {
     /// `max_enc_len` tokens are truncated. Fails with [`ErrorKind::Unsupported`] when
     /// the model has no contrastive head.
     pub fn encode_contrastive(&self, text: &str) -> Result<Vec<f32>> {
-        let mut ids = self.tokenizer.encode(text);
-        ids.truncate(self.model.cfg.max_enc_len);
+        check_text("text", text)?;
+        let ids = self.tokenizer.encode_prefix(text, self.model.cfg.max_enc_len);
         self.model.contrastive(&ids, &mut Scratch::default()).ok_or_else(|| {
             Error::new(ErrorKind::Unsupported, "this model has no contrastive head (encode_contrastive, retrieve_tools)")
         })
@@ -308,6 +310,17 @@ impl Engine {
         scored.truncate(top_k);
         Ok(scored)
     }
+}
+
+/// Refuses a query or retrieval text longer than [`MAX_QUERY_BYTES`].
+fn check_text(what: &str, text: &str) -> Result<()> {
+    if text.len() > MAX_QUERY_BYTES {
+        return Err(Error::argument(format!(
+            "{what} is {} bytes; libneedle accepts at most {MAX_QUERY_BYTES} bytes (64 MiB)",
+            text.len()
+        )));
+    }
+    Ok(())
 }
 
 /// `n`, or for `0` the configured count (`NEEDLE_THREADS` or all cores).

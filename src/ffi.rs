@@ -21,6 +21,22 @@ pub const NEEDLE_VERSION_MINOR: u32 = 1;
 /// Patch version of libneedle.
 pub const NEEDLE_VERSION_PATCH: u32 = 0;
 
+/// Longest query (and retrieval text) a call accepts, in UTF-8 bytes (64 MiB); longer
+/// input fails with NEEDLE_ERR_INVALID_ARGUMENT. Only the first max_enc_len tokens are
+/// read, and only that much of the text is tokenised.
+pub const NEEDLE_MAX_QUERY_BYTES: usize = 67108864;
+/// Longest tools JSON a call accepts, in UTF-8 bytes (16 MiB); longer input fails with
+/// NEEDLE_ERR_INVALID_TOOLS before it is parsed.
+pub const NEEDLE_MAX_TOOLS_BYTES: usize = 16777216;
+/// Tokens generated when max_new_tokens is not set: the model's max_dec_len, but at
+/// most this many.
+pub const NEEDLE_DEFAULT_MAX_NEW_TOKENS: usize = 512;
+const _: () = assert!(
+    NEEDLE_MAX_QUERY_BYTES == crate::MAX_QUERY_BYTES
+        && NEEDLE_MAX_TOOLS_BYTES == crate::MAX_TOOLS_BYTES
+        && NEEDLE_DEFAULT_MAX_NEW_TOKENS == crate::DEFAULT_MAX_NEW_TOKENS
+);
+
 const fn parse_u32(s: &str) -> u32 {
     let b = s.as_bytes();
     let mut i = 0;
@@ -127,11 +143,15 @@ fn set_error(e: &Error) {
 }
 
 /// Runs `f` inside a panic boundary, resetting the thread's error first and recording
-/// any failure. Returns `fallback` on failure.
+/// any failure. Returns `fallback` on failure. A success clears the error again: a
+/// streaming callback may have made a failing nested call on this thread meanwhile.
 fn guard<T>(fallback: T, f: impl FnOnce() -> Result<T, Error>) -> T {
     clear_error();
     match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(Ok(v)) => v,
+        Ok(Ok(v)) => {
+            clear_error();
+            v
+        }
         Ok(Err(e)) => {
             set_error(&e);
             fallback
@@ -324,7 +344,8 @@ pub unsafe extern "C" fn needle_config_json(engine: *const needle_engine) -> *mu
 
 // ------------------------------------------------------------------------ options
 
-/// A new options object with the defaults (max_new_tokens = the model's max_dec_len,
+/// A new options object with the defaults (max_new_tokens = the model's max_dec_len but
+/// at most NEEDLE_DEFAULT_MAX_NEW_TOKENS,
 /// constrained decoding on, threads = all cores for batch calls). Free with
 /// `needle_options_free`. Returns NULL only if memory is exhausted.
 #[no_mangle]

@@ -54,6 +54,8 @@ pub use api::{Engine, RunOptions, DEFAULT_MAX_NEW_TOKENS, MAX_QUERY_BYTES, MAX_T
 pub use config::{Activation, Config};
 pub use decode::{parse_calls, RunResult, StopReason, ToolCall};
 pub use error::{Error, ErrorKind, Result};
+#[doc(hidden)]
+pub use threads::__simulate_spawn_failure;
 pub use serde_json;
 
 /// The crate version (`CARGO_PKG_VERSION`).

@@ -502,7 +502,7 @@ impl Model {
                     self.layer_rows(&self.encoder[step - 1], next, r0, l, xc, qc, kc, vc, packed, rope, ts);
                 }
             };
-            let mut parts: Vec<_> = x
+            let parts: Vec<_> = x
                 .chunks_mut(per * d)
                 .zip(q.chunks_mut(per * qw))
                 .zip(k.chunks_mut(per * kvw))
@@ -511,21 +511,7 @@ impl Model {
                 .enumerate()
                 .map(|(i, ((((xc, qc), kc), vc), ts))| (i * per, xc, qc, kc, vc, ts))
                 .collect();
-            if parts.len() == 1 {
-                let (r0, xc, qc, kc, vc, ts) = parts.pop().unwrap();
-                work(r0, xc, qc, kc, vc, ts);
-            } else {
-                let work = &work;
-                std::thread::scope(|sc| {
-                    let mine = parts.pop();
-                    for (r0, xc, qc, kc, vc, ts) in parts {
-                        sc.spawn(move || work(r0, xc, qc, kc, vc, ts));
-                    }
-                    if let Some((r0, xc, qc, kc, vc, ts)) = mine {
-                        work(r0, xc, qc, kc, vc, ts);
-                    }
-                });
-            }
+            threads::run_parts(parts, |(r0, xc, qc, kc, vc, ts)| work(r0, xc, qc, kc, vc, ts));
         }
         s.q = q;
         s.k = k;
@@ -569,14 +555,10 @@ impl Model {
             }
         } else {
             let per = self.decoder.len().div_ceil(nt);
-            let work = &work;
-            std::thread::scope(|sc| {
-                for (ti, (chunk, ts)) in out.chunks_mut(per).zip(s.workers.iter_mut()).enumerate() {
-                    sc.spawn(move || {
-                        for (j, p) in chunk.iter_mut().enumerate() {
-                            work(ti * per + j, p, ts);
-                        }
-                    });
+            let parts: Vec<_> = out.chunks_mut(per).zip(s.workers.iter_mut()).enumerate().collect();
+            threads::run_parts(parts, |(ti, (chunk, ts))| {
+                for (j, p) in chunk.iter_mut().enumerate() {
+                    work(ti * per + j, p, ts);
                 }
             });
         }

@@ -25,6 +25,24 @@ pub(crate) fn set_thread_limit(n: usize) {
     THREAD_LIMIT.with(|c| c.set(n));
 }
 
+/// Sets the current thread's cap for as long as the guard lives, then restores the
+/// previous cap (the calling thread of a batch is one of its workers).
+pub(crate) struct ThreadLimit(usize);
+
+impl ThreadLimit {
+    pub(crate) fn set(n: usize) -> ThreadLimit {
+        let prev = thread_limit();
+        set_thread_limit(n);
+        ThreadLimit(prev)
+    }
+}
+
+impl Drop for ThreadLimit {
+    fn drop(&mut self) {
+        set_thread_limit(self.0);
+    }
+}
+
 /// The worker threads one call may use.
 pub(crate) fn configured_threads() -> usize {
     let n = THREADS.load(std::sync::atomic::Ordering::Relaxed);
@@ -48,6 +66,49 @@ pub(crate) fn configured_threads() -> usize {
             std::thread::available_parallelism().map_or(1, |n| n.get())
         }
     })
+}
+
+thread_local! {
+    /// Test hook: when set, every thread this OS thread tries to start fails.
+    static FAIL_SPAWNS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Makes every thread spawn attempted by the calling OS thread fail (`true`) or work
+/// again (`false`), as under a pids limit or with no address space left. For tests of
+/// the fallback: a call whose helpers cannot start runs on the calling thread with the
+/// same results. Affects only the calling thread.
+#[doc(hidden)]
+pub fn __simulate_spawn_failure(on: bool) {
+    FAIL_SPAWNS.with(|c| c.set(on));
+}
+
+/// Runs `work` once for every item, on the calling thread and up to `items.len() − 1`
+/// scoped helper threads, which take items from a shared queue. A helper that cannot
+/// be started (thread limit, no memory for its stack) is simply not there: the calling
+/// thread takes its items, so the call never fails for want of threads. Each item is
+/// run by exactly one thread with the same code, so results do not depend on how many
+/// helpers started. A panic in `work` propagates to the caller.
+pub(crate) fn run_parts<T: Send>(items: Vec<T>, work: impl Fn(T) + Sync) {
+    if items.len() <= 1 {
+        items.into_iter().for_each(work);
+        return;
+    }
+    let helpers = items.len() - 1;
+    let queue = std::sync::Mutex::new(items);
+    let take = || queue.lock().unwrap_or_else(|e| e.into_inner()).pop();
+    let drain = || {
+        while let Some(it) = take() {
+            work(it);
+        }
+    };
+    std::thread::scope(|sc| {
+        for _ in 0..helpers {
+            if FAIL_SPAWNS.with(|c| c.get()) || std::thread::Builder::new().spawn_scoped(sc, &drain).is_err() {
+                break;
+            }
+        }
+        drain();
+    });
 }
 
 /// A small persistent worker pool for the decoder step (spawning threads per token

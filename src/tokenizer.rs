@@ -100,6 +100,12 @@ pub struct Tokenizer {
     byte_ids: [u32; 256],
     /// Longest mergeable piece in bytes (pairs longer than this are never looked up).
     max_piece_len: usize,
+    /// Longest user-defined symbol in bytes.
+    max_user_len: usize,
+    /// Every pair of characters that stand next to each other inside some mergeable piece
+    /// (`a << 32 | b`). Between two characters that form no such pair, no piece can ever
+    /// span, so the encoding splits there (see [`Tokenizer::encode_prefix`]).
+    joined_pairs: std::collections::HashSet<u64, BuildHasherDefault<PieceHasher>>,
 }
 
 /// Many short strings in one buffer (one allocation instead of one per piece).
@@ -156,6 +162,11 @@ fn byte_piece_value(piece: &str) -> Option<u8> {
         _ => None,
     };
     Some(hex(b[3])? * 16 + hex(b[4])?)
+}
+
+/// Key of the character pair `a b` in `Tokenizer::joined_pairs`.
+fn pair_key(a: char, b: char) -> u64 {
+    (a as u64) << 32 | b as u64
 }
 
 fn vocab_err(msg: String) -> Error {
@@ -311,6 +322,17 @@ impl Tokenizer {
             merge.insert(piece.into(), (id as u32, score));
             max_piece_len = max_piece_len.max(piece.len());
         }
+        let mut joined_pairs = std::collections::HashSet::with_capacity_and_hasher(merge.len() * 2, Default::default());
+        for piece in merge.keys() {
+            let mut it = piece.chars();
+            if let Some(mut a) = it.next() {
+                for b in it {
+                    joined_pairs.insert(pair_key(a, b));
+                    a = b;
+                }
+            }
+        }
+        let max_user_len = user_symbols.iter().map(String::len).max().unwrap_or(0);
         let mut texts = Strings::with_capacity(pieces.len(), pieces.buf.len());
         for p in pieces.iter() {
             if p.contains(SPACE_SYMBOL) {
@@ -328,6 +350,8 @@ impl Tokenizer {
             user_first_byte,
             byte_ids,
             max_piece_len,
+            max_user_len,
+            joined_pairs,
         })
     }
 
@@ -396,6 +420,18 @@ impl Tokenizer {
 
     /// SentencePiece normalisation with identity rules (see the module docs).
     fn normalize(&self, text: &str) -> String {
+        let mut out = self.normalize_body(text);
+        while let Some(s) = out.strip_suffix(SPACE_SYMBOL) {
+            let l = s.len();
+            out.truncate(l);
+        }
+        out
+    }
+
+    /// [`Tokenizer::normalize`] without removing trailing `▁`s: for a prefix of a text,
+    /// this is a prefix of the whole text's normalisation except possibly its last
+    /// `3 × max_user_len` bytes (a user-defined symbol cut off at the end).
+    fn normalize_body(&self, text: &str) -> String {
         let mut rest = text;
         // Drop leading spaces (units that are exactly " ").
         while rest.starts_with(' ') && self.unit_len(rest) == 1 {
@@ -427,16 +463,94 @@ impl Tokenizer {
             }
             prev_space = sp.ends_with(' ');
         }
-        while let Some(s) = out.strip_suffix(SPACE_SYMBOL) {
-            let l = s.len();
-            out.truncate(l);
-        }
         out
     }
 
     /// Encodes `text` exactly as `sentencepiece` does (no BOS/EOS added).
     pub fn encode(&self, text: &str) -> Vec<u32> {
-        let norm = self.normalize(text);
+        self.bpe(&self.normalize(text))
+    }
+
+    /// The first `max_tokens` ids of [`Tokenizer::encode`]`(text)`, with work bounded by
+    /// what is kept rather than by the length of `text`.
+    ///
+    /// A growing prefix of the text is normalised and cut at the last *split point* well
+    /// inside it: a place between two characters that stand next to each other in no
+    /// mergeable piece, so that no piece, merge or user-defined symbol can span it. The
+    /// encoding of everything before a split point is the same whether or not the rest
+    /// of the text follows, so the ids are exactly those of the whole text. Once the part
+    /// before the split point yields `max_tokens` ids, the rest is never looked at.
+    /// A text with no split point at all (one character repeated for megabytes, say) is
+    /// cut where the encodings of two prefixes, one twice as long as the other, agree on
+    /// their first `max_tokens` ids.
+    pub fn encode_prefix(&self, text: &str, max_tokens: usize) -> Vec<u32> {
+        const FIRST_WINDOW: usize = 1 << 15;
+        let mut window = FIRST_WINDOW.max(max_tokens.saturating_mul(16));
+        if max_tokens == 0 {
+            return Vec::new();
+        }
+        // Bytes at the end of a normalised prefix that may differ from the whole text's.
+        let margin = 3 * self.max_user_len + 16;
+        let mut unsplit: Option<Vec<u32>> = None;
+        loop {
+            if window >= text.len() {
+                let mut ids = self.encode(text);
+                ids.truncate(max_tokens);
+                return ids;
+            }
+            let mut cut = window;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let norm = self.normalize_body(&text[..cut]);
+            // Only cuts followed by something other than `▁` within the part that is
+            // certainly the whole text's normalisation: the whole text's trailing `▁`s
+            // are removed, so ids just before them are not final.
+            let limit = norm.len().saturating_sub(margin);
+            let mut lim = limit;
+            while !norm.is_char_boundary(lim) {
+                lim -= 1;
+            }
+            let Some((last_content, _)) = norm[..lim].char_indices().rev().find(|&(_, c)| c != '\u{2581}') else {
+                window = window.saturating_mul(2);
+                continue;
+            };
+            if let Some(p) = self.last_split(&norm, last_content) {
+                let mut ids = self.bpe(&norm[..p]);
+                if ids.len() >= max_tokens {
+                    ids.truncate(max_tokens);
+                    return ids;
+                }
+            } else {
+                let mut ids = self.bpe(&norm[..last_content]);
+                if ids.len() >= max_tokens {
+                    ids.truncate(max_tokens);
+                    if unsplit.as_ref() == Some(&ids) {
+                        return ids;
+                    }
+                    unsplit = Some(ids);
+                }
+            }
+            window = window.saturating_mul(2);
+        }
+    }
+
+    /// The last split point (see [`Tokenizer::encode_prefix`]) at or before the char
+    /// boundary `limit` of `norm`, if any.
+    fn last_split(&self, norm: &str, limit: usize) -> Option<usize> {
+        let head = &norm[..limit];
+        let mut after = norm[limit..].chars().next()?;
+        for (i, c) in head.char_indices().rev() {
+            if !self.joined_pairs.contains(&pair_key(c, after)) {
+                return Some(i + c.len_utf8());
+            }
+            after = c;
+        }
+        None
+    }
+
+    /// Segmentation and BPE merges of normalised text (steps 2–4 of the module docs).
+    fn bpe(&self, norm: &str) -> Vec<u32> {
         if norm.is_empty() {
             return Vec::new();
         }

@@ -649,7 +649,19 @@ fn normalize_tool(tool: &mut Value, where_: &str) -> Result<ToolDef> {
 /// of tools or a single tool object (which stays an object in the text). Each tool is flat
 /// (`{"name","description","parameters"}`) or OpenAI style (`{"type":"function","function":{…}}`).
 /// Every error is [`ErrorKind::InvalidTools`] with a message naming the tool index and field.
+/// Longer tools JSON (in UTF-8 bytes) is refused before it is parsed; this is
+/// [`crate::MAX_TOOLS_BYTES`].
 pub fn normalize_tools(tools_json: &str) -> Result<Tools> {
+    if tools_json.len() > crate::MAX_TOOLS_BYTES {
+        return Err(Error::new(
+            ErrorKind::InvalidTools,
+            format!(
+                "tools JSON is {} bytes; libneedle accepts at most {} bytes (16 MiB)",
+                tools_json.len(),
+                crate::MAX_TOOLS_BYTES
+            ),
+        ));
+    }
     if tools_json
         .bytes()
         .all(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r'))

@@ -31,7 +31,8 @@ Options for run:
   --tools-json JSON    tools JSON given inline
   --stream             write each token's text to stderr as it is generated
   --json               print the structured result: calls, text, token ids, timings
-  --max-tokens N       generate at most N tokens (default and upper bound: the model's max_dec_len)
+  --max-tokens N       generate at most N tokens (default: the model's max_dec_len, at most 512;
+                       upper bound: max_dec_len)
   --no-constrain       do not constrain tool names and argument keys to the given tools
 Options for every command:
   --weights FILE       needle.safetensors to load (default: the bundled demo model, or $NEEDLE_WEIGHTS)

@@ -251,6 +251,54 @@ static void test_streaming(needle_engine *e) {
   needle_free_str(full);
 }
 
+/* A callback that makes a failing nested call (NULL tools) and an over-long one. */
+static int nested_failures = 0;
+static bool on_token_nested(uint32_t id, const char *piece, void *user_data) {
+  (void)id;
+  (void)piece;
+  needle_engine *e = (needle_engine *)user_data;
+  char *r = needle_run(e, "nested", NULL);
+  if (r == NULL && needle_last_status() == NEEDLE_ERR_INVALID_ARGUMENT) nested_failures++;
+  needle_free_str(r);
+  return true;
+}
+
+static void test_nested_failure_does_not_leak_into_status(needle_engine *e) {
+  nested_failures = 0;
+  char *text = needle_run_stream(e, QUERIES[1], TOOLS, NULL, on_token_nested, e);
+  CHECK(text != NULL);
+  CHECK(nested_failures > 0);
+  /* The outer call succeeded: its status is OK and there is no error message. */
+  CHECK(needle_last_status() == NEEDLE_OK);
+  CHECK(needle_last_error() == NULL);
+  needle_free_str(text);
+}
+
+static void test_input_limits(needle_engine *e) {
+  CHECK(NEEDLE_MAX_QUERY_BYTES == 64u * 1024 * 1024);
+  CHECK(NEEDLE_MAX_TOOLS_BYTES == 16u * 1024 * 1024);
+  CHECK(NEEDLE_DEFAULT_MAX_NEW_TOKENS == 512);
+  size_t n = NEEDLE_MAX_QUERY_BYTES + 1;
+  char *q = malloc(n + 1);
+  memset(q, 'a', n);
+  q[n] = 0;
+  CHECK(needle_run(e, q, TOOLS) == NULL && needle_last_status() == NEEDLE_ERR_INVALID_ARGUMENT &&
+        has(needle_last_error(), "67108864"));
+  /* At the limit: accepted, and only what the encoder reads is tokenised. */
+  q[NEEDLE_MAX_QUERY_BYTES] = 0;
+  char *r = needle_run(e, q, TOOLS);
+  CHECK(r != NULL);
+  needle_free_str(r);
+  free(q);
+  size_t tn = NEEDLE_MAX_TOOLS_BYTES + 1;
+  char *t = malloc(tn + 1);
+  memset(t, ' ', tn);
+  t[tn] = 0;
+  CHECK(needle_run(e, "q", t) == NULL && needle_last_status() == NEEDLE_ERR_INVALID_TOOLS &&
+        has(needle_last_error(), "16777216"));
+  free(t);
+}
+
 static void test_batch(needle_engine *e) {
   const char *ts[4] = {TOOLS, TOOLS, TOOLS, TOOLS};
   char *outs[4] = {0};
@@ -357,6 +405,8 @@ int main(int argc, char **argv) {
   test_last_error_lifetime(e);
   test_error_is_thread_local(e);
   test_streaming(e);
+  test_nested_failure_does_not_leak_into_status(e);
+  test_input_limits(e);
   test_batch(e);
   test_contrastive(e);
   test_threads(e);
