@@ -8,8 +8,22 @@
     [{'name': 'get_weather', 'arguments': {'city': 'Paris'}}]
 
 ``tools`` is either a JSON string (passed to the engine as it is) or the equivalent Python
-list/dict (serialised with ``json.dumps(tools, separators=(",", ":"))``). Inference releases
-the GIL, so one :class:`Engine` can serve many threads at once.
+list/dict (serialised with ``json.dumps(tools, ensure_ascii=False, separators=(",", ":"))``).
+Inference releases the GIL, so one :class:`Engine` can serve many threads at once.
+
+Errors: everything libneedle raises is a :class:`NeedleError` subclass (a bug, even a Rust
+panic, is :class:`InternalError`), except :class:`TypeError` for arguments of the wrong
+type. A lone surrogate in any text argument is :class:`InvalidUtf8Error`. Limits: a query
+longer than :data:`MAX_QUERY_BYTES` UTF-8 bytes is :class:`InvalidArgumentError`, tools
+JSON longer than :data:`MAX_TOOLS_BYTES` is :class:`InvalidToolsError`; without
+``max_new_tokens`` a call generates at most ``min(max_dec_len, DEFAULT_MAX_NEW_TOKENS)``.
+
+Streaming: generation stops only when the callback returns exactly ``False``; any other
+value continues; an exception from the callback stops it and is re-raised.
+
+Process exit: a daemon thread still inside a libneedle call when the interpreter finalises
+is parked for good (the process is exiting) instead of being ended inside native code,
+which would abort the process.
 """
 
 from __future__ import annotations
@@ -26,11 +40,22 @@ from ._errors import (
     NeedleError,
     UnsupportedError,
 )
-from ._native import ENGINE_VERSION, Engine, RunResult, __version__
+from ._native import (
+    DEFAULT_MAX_NEW_TOKENS,
+    ENGINE_VERSION,
+    MAX_QUERY_BYTES,
+    MAX_TOOLS_BYTES,
+    Engine,
+    RunResult,
+    __version__,
+)
 from ._types import ConfigDict, StreamCallback, ToolCall, Tools
 
 __all__ = [
+    "DEFAULT_MAX_NEW_TOKENS",
     "ENGINE_VERSION",
+    "MAX_QUERY_BYTES",
+    "MAX_TOOLS_BYTES",
     "CancelledError",
     "ConfigDict",
     "Engine",

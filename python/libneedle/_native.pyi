@@ -1,15 +1,34 @@
 """Type stubs for the compiled extension ``libneedle._native``."""
 
 import os
-from typing import Literal, Sequence, Union, final, overload
+from typing import Iterable, Literal, Union, final, overload
 
 from libneedle._errors import NeedleError
 from libneedle._types import ConfigDict, StreamCallback, ToolCall, Tools
 
-__all__ = ["ENGINE_VERSION", "Engine", "RunResult", "_raise_error", "__version__"]
+__all__ = [
+    "DEFAULT_MAX_NEW_TOKENS",
+    "ENGINE_VERSION",
+    "MAX_QUERY_BYTES",
+    "MAX_TOOLS_BYTES",
+    "Engine",
+    "RunResult",
+    "_panic_for_test",
+    "_raise_error",
+    "_simulate_spawn_failure",
+    "__version__",
+]
 
 __version__: str
 ENGINE_VERSION: str
+#: The longest query (and retrieval text) a call accepts, in UTF-8 bytes (64 MiB); longer
+#: raises :class:`~libneedle.InvalidArgumentError`.
+MAX_QUERY_BYTES: int
+#: The longest tools JSON a call accepts, in UTF-8 bytes (16 MiB); longer raises
+#: :class:`~libneedle.InvalidToolsError`.
+MAX_TOOLS_BYTES: int
+#: Tokens generated when ``max_new_tokens`` is not given: ``min(max_dec_len, 512)``.
+DEFAULT_MAX_NEW_TOKENS: int
 
 _StrPath = Union[str, "os.PathLike[str]"]
 
@@ -37,7 +56,15 @@ class RunResult:
 
 @final
 class Engine:
-    """A loaded Needle model; thread-safe, inference releases the GIL."""
+    """A loaded Needle model; thread-safe, inference releases the GIL.
+
+    Every error is a :class:`~libneedle.NeedleError` subclass (a Rust panic is
+    :class:`~libneedle.InternalError`); wrong Python types raise :class:`TypeError`. Text
+    arguments containing a lone surrogate raise :class:`~libneedle.InvalidUtf8Error`.
+    ``max_new_tokens=None`` generates up to ``min(max_dec_len, DEFAULT_MAX_NEW_TOKENS)``
+    tokens. A daemon thread still inside a call when the interpreter finalises is parked
+    (blocked for good) instead of being ended inside native code.
+    """
 
     @staticmethod
     def load(weights_path: _StrPath, vocab_path: _StrPath) -> Engine:
@@ -69,11 +96,17 @@ class Engine:
         max_new_tokens: int | None = None,
         constrained: bool = True,
     ) -> RunResult:
-        """Like :meth:`run`, calling ``callback(token_id, piece)`` per token; ``False`` stops."""
+        """Like :meth:`run`, calling ``callback(token_id, piece)`` for each generated token.
+
+        Generation stops after a token only when the callback returns exactly ``False``
+        (``result.stop == "callback"``); any other return value (``None``, ``0``, ``""``,
+        ...) continues. An exception raised by the callback stops generation and is
+        re-raised to the caller.
+        """
     @overload
     def run_batch(
         self,
-        items: Sequence[tuple[str, Tools]],
+        items: Iterable[tuple[str, Tools]],
         *,
         max_new_tokens: int | None = None,
         constrained: bool = True,
@@ -83,19 +116,34 @@ class Engine:
     @overload
     def run_batch(
         self,
-        items: Sequence[tuple[str, Tools]],
+        items: Iterable[tuple[str, Tools]],
         *,
         max_new_tokens: int | None = None,
         constrained: bool = True,
         threads: int = 0,
         return_exceptions: bool,
-    ) -> list[RunResult | NeedleError]: ...
+    ) -> list[RunResult | NeedleError | TypeError]:
+        """Answers every ``(query, tools)`` item, in order (``threads=0``: all cores).
+
+        With ``return_exceptions=True`` an item that fails, in argument conversion (a
+        lone surrogate, unserialisable tools, not a pair: ``TypeError``) or in the
+        engine, gets its exception instance in its slot; without it the first error is
+        raised. An ``items`` that is not iterable always raises ``TypeError``.
+        """
     def encoder_input(self, query: str, tools: Tools) -> list[int]:
         """The encoder input ids for ``query`` and ``tools``."""
     def encode_contrastive(self, text: str) -> list[float]:
         """L2-normalised retrieval embedding (needs a contrastive head)."""
-    def retrieve_tools(self, query: str, descriptions: Sequence[str], top_k: int) -> list[tuple[int, float]]:
+    def retrieve_tools(self, query: str, descriptions: Iterable[str], top_k: int) -> list[tuple[int, float]]:
         """Ranks ``descriptions`` by similarity to ``query``: up to ``top_k`` ``(index, score)``."""
 
 def _raise_error(code: int, message: str) -> None:
     """Raises the exception an engine error of status ``code`` maps to (for tests)."""
+
+def _panic_for_test(released: bool = False) -> None:
+    """Panics inside the wrapper every method uses (GIL held, or released): raises
+    :class:`~libneedle.InternalError` (for tests)."""
+
+def _simulate_spawn_failure(on: bool) -> None:
+    """Makes every thread spawn attempted by the calling OS thread fail (``True``) or work
+    again (``False``): for tests of the fallback to the calling thread."""

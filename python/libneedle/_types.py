@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence, TypedDict, Union
+from typing import Any, Callable, Dict, Mapping, Sequence, TypedDict, Union
 
 
 class ToolCall(TypedDict):
@@ -15,8 +15,9 @@ class ToolCall(TypedDict):
 #: Tools: a JSON string, or a list of tool dicts, or one tool dict.
 Tools = Union[str, Sequence[Mapping[str, Any]], Mapping[str, Any]]
 
-#: A streaming callback: ``(token_id, piece) -> bool | None``; ``False`` stops generation.
-StreamCallback = Callable[[int, str], Optional[bool]]
+#: A streaming callback: ``(token_id, piece) -> object``. Generation stops only when it
+#: returns exactly ``False``; any other value (``None``, ``0``, ``""``, ...) continues.
+StreamCallback = Callable[[int, str], object]
 
 #: Model geometry returned by :attr:`Engine.config`.
 ConfigDict = Dict[str, Union[int, float, bool, str]]

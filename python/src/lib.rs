@@ -4,13 +4,214 @@
 //! the GIL released, results become Python objects, and every `needle::Error` becomes an
 //! instance of the exception class for its `ErrorKind` (defined in `libneedle/_errors.py`,
 //! all subclasses of `libneedle.NeedleError`).
+//!
+//! Two rules hold for every function and method of this module:
+//!
+//! * A Rust panic never leaves it as anything but `libneedle.InternalError` (see
+//!   [`guarded`]).
+//! * It never lets CPython end the calling thread with `pthread_exit` while Rust frames
+//!   are on that thread's stack. CPython before 3.14 does that to a thread that takes the
+//!   GIL (or runs bytecode that switches threads) once the interpreter is finalising, e.g.
+//!   a daemon thread still inside `run` when the main thread exits; the forced unwind then
+//!   reaches pyo3's `catch_unwind` and glibc aborts the process ("FATAL: exception not
+//!   rethrown"). Instead such a thread parks forever: the process is exiting and daemon
+//!   threads are never joined. See [`reattach`] and [`call_guarded`].
 
 use needle::serde_json::{Map, Value};
 use needle::{Activation, ErrorKind, RunOptions};
 use pyo3::exceptions::PyTypeError;
+use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString};
+use pyo3::sync::GILOnceCell;
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
+
+// ---------------------------------------------------------------- the GIL and interpreter exit
+
+/// CPython functions that can end the calling thread with `pthread_exit` (a forced
+/// unwind) during finalisation, declared `C-unwind` so that the unwind may enter the Rust
+/// frame that calls them, where a [`ParkOnUnwind`] guard stops it.
+mod raw {
+    use pyo3::ffi::{PyObject, PyThreadState};
+
+    #[allow(clashing_extern_declarations)]
+    extern "C-unwind" {
+        pub fn PyEval_RestoreThread(tstate: *mut PyThreadState);
+        pub fn PyObject_Call(
+            callable: *mut PyObject,
+            args: *mut PyObject,
+            kwargs: *mut PyObject,
+        ) -> *mut PyObject;
+        pub fn Py_DecRef(obj: *mut PyObject);
+    }
+}
+
+/// Blocks the calling thread forever.
+fn park_forever() -> ! {
+    loop {
+        std::thread::park();
+    }
+}
+
+/// Parks the thread if dropped: it is held across a call into CPython and forgotten when
+/// the call returns, so it is dropped only by the forced unwind of `pthread_exit`, which
+/// then ends here instead of unwinding further (into frames that would abort the process).
+struct ParkOnUnwind;
+
+impl Drop for ParkOnUnwind {
+    fn drop(&mut self) {
+        park_forever()
+    }
+}
+
+/// `Py_IsFinalizing` (3.13+) or `_Py_IsFinalizing` (3.7 - 3.12), found at module init:
+/// neither is in the limited API, but both are exported by every CPython and may be
+/// called without the GIL. 0 when not found.
+static IS_FINALIZING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[cfg(any(target_os = "linux", target_vendor = "apple", target_os = "freebsd", target_os = "netbsd", target_os = "openbsd", target_os = "dragonfly"))]
+fn find_is_finalizing() -> usize {
+    use std::ffi::{c_char, c_void};
+    extern "C" {
+        fn dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void;
+    }
+    #[cfg(target_os = "linux")]
+    let default = std::ptr::null_mut::<c_void>(); // RTLD_DEFAULT
+    #[cfg(not(target_os = "linux"))]
+    let default = -2isize as *mut c_void; // RTLD_DEFAULT
+    for name in [c"Py_IsFinalizing", c"_Py_IsFinalizing"] {
+        // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only looks a symbol up.
+        let p = unsafe { dlsym(default, name.as_ptr()) };
+        if !p.is_null() {
+            return p as usize;
+        }
+    }
+    0
+}
+
+#[cfg(not(any(target_os = "linux", target_vendor = "apple", target_os = "freebsd", target_os = "netbsd", target_os = "openbsd", target_os = "dragonfly")))]
+fn find_is_finalizing() -> usize {
+    0
+}
+
+/// Whether the interpreter has begun finalising (after which taking the GIL ends a
+/// thread other than the finalising one). A hint only: it can become true just after
+/// it was read, which [`reattach`]'s guard covers.
+fn interpreter_finalizing() -> bool {
+    let p = IS_FINALIZING.load(std::sync::atomic::Ordering::Relaxed);
+    if p == 0 {
+        return false;
+    }
+    // SAFETY: `p` is the address of `int Py_IsFinalizing(void)` (or the private alias),
+    // which reads one atomic and needs no thread state.
+    let f = unsafe { std::mem::transmute::<usize, unsafe extern "C" fn() -> std::ffi::c_int>(p) };
+    unsafe { f() != 0 }
+}
+
+/// Takes the GIL back for the thread state `ts` saved by `PyEval_SaveThread` on this
+/// thread, or parks the thread forever if the interpreter is finalising: checked first
+/// (then the thread does not even try), and, for the window between that check and the
+/// GIL, by catching the `pthread_exit` of `PyEval_RestoreThread` in a [`ParkOnUnwind`].
+fn reattach(ts: *mut ffi::PyThreadState) {
+    if interpreter_finalizing() {
+        park_forever();
+    }
+    let hang = ParkOnUnwind;
+    // SAFETY: `ts` was saved on this thread and the GIL is not held.
+    unsafe { raw::PyEval_RestoreThread(ts) };
+    std::mem::forget(hang);
+}
+
+/// The GIL released by [`detach`] on the thread that called it.
+struct Detached {
+    ts: *mut ffi::PyThreadState,
+    thread: std::thread::ThreadId,
+}
+
+impl Detached {
+    /// Runs `f` with the GIL (taken back as [`reattach`] does), then releases it again.
+    fn attach<R>(&self, f: impl FnOnce(Python<'_>) -> R) -> R {
+        if std::thread::current().id() != self.thread {
+            // Not the detached thread: pyo3's own attach (which parks during finalisation).
+            return Python::with_gil(f);
+        }
+        reattach(self.ts);
+        // SAFETY: the GIL is held again, by this thread.
+        let py = unsafe { Python::assume_gil_acquired() };
+        let r = catch_unwind(AssertUnwindSafe(|| f(py)));
+        // SAFETY: the GIL is held by this thread; it is released, with the same state.
+        let ts = unsafe { ffi::PyEval_SaveThread() };
+        debug_assert!(ts == self.ts);
+        r.unwrap_or_else(|p| resume_unwind(p))
+    }
+}
+
+/// Runs `f` with the GIL released (like `py.allow_threads`), taking it back afterwards
+/// with [`reattach`]: during finalisation the thread parks instead of being ended inside
+/// Rust frames. A panic in `f` is re-raised once the GIL is held again. `f` must not
+/// touch Python objects except through [`Detached::attach`].
+fn detach<T>(py: Python<'_>, f: impl FnOnce(&Detached) -> T) -> T {
+    let _ = py; // the GIL is held, as PyEval_SaveThread requires
+    let d = Detached {
+        // SAFETY: the GIL is held by this thread.
+        ts: unsafe { ffi::PyEval_SaveThread() },
+        thread: std::thread::current().id(),
+    };
+    let r = catch_unwind(AssertUnwindSafe(|| f(&d)));
+    reattach(d.ts);
+    r.unwrap_or_else(|p| resume_unwind(p))
+}
+
+/// `callable(*args, **kwargs)` for calls that may run Python bytecode (user callbacks,
+/// `json.dumps`, exception constructors): bytecode may switch threads, and a thread that
+/// takes the GIL back during finalisation is ended with `pthread_exit`; that forced unwind
+/// stops in this frame's [`ParkOnUnwind`] and the thread parks forever.
+fn call_guarded<'py>(
+    callable: &Bound<'py, PyAny>,
+    args: &Bound<'py, PyTuple>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = callable.py();
+    let kw = kwargs.map_or(std::ptr::null_mut(), |k| k.as_ptr());
+    let hang = ParkOnUnwind; // declared last: dropped first on an unwind
+    // SAFETY: valid objects, GIL held.
+    let ret = unsafe { raw::PyObject_Call(callable.as_ptr(), args.as_ptr(), kw) };
+    std::mem::forget(hang);
+    // SAFETY: a new reference, or NULL with an exception set.
+    unsafe { Bound::from_owned_ptr_or_err(py, ret) }
+}
+
+/// Drops a reference to an object that may run Python code when freed (a `__del__`),
+/// guarded as [`call_guarded`] is.
+fn drop_guarded(obj: Bound<'_, PyAny>) {
+    let ptr = obj.into_ptr();
+    let hang = ParkOnUnwind;
+    // SAFETY: an owned reference, GIL held.
+    unsafe { raw::Py_DecRef(ptr) };
+    std::mem::forget(hang);
+}
+
+/// `str(obj)`, guarded as [`call_guarded`] is (a user class's `__str__` is bytecode).
+fn str_guarded(obj: &Bound<'_, PyAny>) -> String {
+    static STR: GILOnceCell<Py<PyAny>> = GILOnceCell::new();
+    let py = obj.py();
+    cached(py, &STR, "builtins", "str")
+        .and_then(|str_| call_guarded(&str_, &PyTuple::new(py, [obj])?, None))
+        .and_then(|s| s.extract::<String>())
+        .unwrap_or_else(|_| "?".to_string())
+}
+
+/// An attribute of a module, looked up once.
+fn cached<'py>(
+    py: Python<'py>,
+    cell: &'static GILOnceCell<Py<PyAny>>,
+    module: &str,
+    attr: &str,
+) -> PyResult<Bound<'py, PyAny>> {
+    cell.get_or_try_init(py, || Ok::<_, PyErr>(py.import(module)?.getattr(attr)?.unbind()))
+        .map(|o| o.bind(py).clone())
+}
 
 // ---------------------------------------------------------------- errors
 
@@ -32,10 +233,11 @@ fn class_name(kind: ErrorKind) -> &'static str {
 
 /// The Python exception for an engine error (the message is the engine's, without prefix).
 fn py_err(py: Python<'_>, kind: ErrorKind, message: &str) -> PyErr {
-    let made = py
-        .import("libneedle._errors")
-        .and_then(|m| m.getattr(class_name(kind)))
-        .and_then(|cls| cls.call1((message,)));
+    static ERRORS: GILOnceCell<Py<PyModule>> = GILOnceCell::new();
+    let made = ERRORS
+        .get_or_try_init(py, || py.import("libneedle._errors").map(Bound::unbind))
+        .and_then(|m| m.bind(py).getattr(class_name(kind)))
+        .and_then(|cls| call_guarded(&cls, &PyTuple::new(py, [message])?, None));
     match made {
         Ok(exc) => PyErr::from_value(exc),
         Err(e) => e,
@@ -48,6 +250,31 @@ fn engine_err(py: Python<'_>, e: &needle::Error) -> PyErr {
 
 fn arg_err(py: Python<'_>, message: String) -> PyErr {
     py_err(py, ErrorKind::InvalidArgument, &message)
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_string()
+    }
+}
+
+/// Runs a function or method body: a Rust panic inside it (or inside the engine it calls,
+/// with or without the GIL) becomes `libneedle.InternalError` with the panic message,
+/// never pyo3's `PanicException` (which is not even an `Exception`).
+fn guarded<T>(py: Python<'_>, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => {
+            let msg = format!("libneedle panicked: {}", panic_message(&*payload));
+            // Dropping the payload could itself panic: leak it instead.
+            std::mem::forget(payload);
+            Err(py_err(py, ErrorKind::Internal, &msg))
+        }
+    }
 }
 
 // ---------------------------------------------------------------- argument conversion
@@ -75,18 +302,20 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
 }
 
 /// Tools as a JSON string: a `str` is passed through as it is; any other object (a list
-/// of tool dicts, one tool dict) is serialised with `json.dumps(obj, separators=(",", ":"))`.
+/// of tool dicts, one tool dict) is serialised with
+/// `json.dumps(obj, ensure_ascii=False, separators=(",", ":"))` (so that a lone surrogate
+/// in it is an `InvalidUtf8Error`, as in a `str`).
 fn tools_arg(obj: &Bound<'_, PyAny>) -> PyResult<String> {
+    static DUMPS: GILOnceCell<Py<PyAny>> = GILOnceCell::new();
     let py = obj.py();
     if obj.is_instance_of::<PyString>() {
         return text_arg(obj, "tools");
     }
     let kwargs = PyDict::new(py);
+    kwargs.set_item("ensure_ascii", false)?;
     kwargs.set_item("separators", (",", ":"))?;
-    let dumped = py
-        .import("json")
-        .and_then(|json| json.call_method("dumps", (obj,), Some(&kwargs)));
-    match dumped {
+    let dumps = cached(py, &DUMPS, "json", "dumps")?;
+    match call_guarded(&dumps, &PyTuple::new(py, [obj])?, Some(&kwargs)) {
         Ok(s) => text_arg(&s, "tools"),
         Err(e) => {
             let err = py_err(
@@ -94,13 +323,44 @@ fn tools_arg(obj: &Bound<'_, PyAny>) -> PyResult<String> {
                 ErrorKind::InvalidTools,
                 &format!(
                     "tools must be a JSON string or JSON-serialisable list/dict: {}",
-                    e.value(py)
+                    str_guarded(e.value(py).as_any())
                 ),
             );
             err.set_cause(py, Some(e));
             Err(err)
         }
     }
+}
+
+/// `list(obj)` for any iterable (a list or tuple as it is); `what` names it in errors.
+fn list_arg<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    static LIST: GILOnceCell<Py<PyAny>> = GILOnceCell::new();
+    let py = obj.py();
+    if obj.is_instance_of::<PyString>() || obj.is_instance_of::<PyBytes>() {
+        return Err(PyTypeError::new_err(format!(
+            "{what} must be a sequence, not {}",
+            type_name(obj)
+        )));
+    }
+    if let Ok(l) = obj.downcast::<PyList>() {
+        return Ok(l.iter().collect());
+    }
+    if let Ok(t) = obj.downcast::<PyTuple>() {
+        return Ok(t.iter().collect());
+    }
+    let list = cached(py, &LIST, "builtins", "list")?;
+    let made = call_guarded(&list, &PyTuple::new(py, [obj])?, None)?;
+    Ok(made.downcast::<PyList>()?.iter().collect())
+}
+
+/// A path argument: `str` or `os.PathLike` (through `os.fspath`).
+fn path_arg(obj: &Bound<'_, PyAny>) -> PyResult<PathBuf> {
+    static FSPATH: GILOnceCell<Py<PyAny>> = GILOnceCell::new();
+    if obj.is_instance_of::<PyString>() {
+        return obj.extract();
+    }
+    let fspath = cached(obj.py(), &FSPATH, "os", "fspath")?;
+    call_guarded(&fspath, &PyTuple::new(obj.py(), [obj])?, None)?.extract()
 }
 
 fn options(py: Python<'_>, max_new_tokens: Option<i64>, constrained: bool) -> PyResult<RunOptions> {
@@ -114,9 +374,31 @@ fn options(py: Python<'_>, max_new_tokens: Option<i64>, constrained: bool) -> Py
     Ok(o)
 }
 
+/// One `run_batch` item: a `(query, tools)` tuple or a 2-element list.
+fn batch_item(i: usize, item: &Bound<'_, PyAny>) -> PyResult<(String, String)> {
+    let bad = || {
+        PyTypeError::new_err(format!(
+            "run_batch item {i} must be a (query, tools) pair, not {}",
+            type_name(item)
+        ))
+    };
+    let (q, t) = if let Ok(pair) = item.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>() {
+        pair
+    } else if let Ok(l) = item.downcast::<PyList>() {
+        if l.len() != 2 {
+            return Err(bad());
+        }
+        (l.get_item(0)?, l.get_item(1)?)
+    } else {
+        return Err(bad());
+    };
+    Ok((text_arg(&q, "query")?, tools_arg(&t)?))
+}
+
 // ---------------------------------------------------------------- result conversion
 
 fn json_to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
+    static INT: GILOnceCell<Py<PyAny>> = GILOnceCell::new();
     Ok(match v {
         Value::Null => py.None().into_bound(py),
         Value::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
@@ -134,7 +416,8 @@ fn json_to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
                         .into_any()
                 } else {
                     // An integer beyond 64 bits: exact, through Python's int().
-                    py.import("builtins")?.getattr("int")?.call1((s,))?
+                    let int = cached(py, &INT, "builtins", "int")?;
+                    call_guarded(&int, &PyTuple::new(py, [s])?, None)?
                 }
             }
         }
@@ -198,43 +481,45 @@ impl PyRunResult {
 #[pymethods]
 impl PyRunResult {
     #[getter]
-    fn text(&self) -> &str {
-        &self.text
+    fn text(&self, py: Python<'_>) -> PyResult<&str> {
+        guarded(py, || Ok(self.text.as_str()))
     }
 
     #[getter]
-    fn calls(&self, py: Python<'_>) -> Option<Py<PyList>> {
-        self.calls.as_ref().map(|c| c.clone_ref(py))
+    fn calls(&self, py: Python<'_>) -> PyResult<Option<Py<PyList>>> {
+        guarded(py, || Ok(self.calls.as_ref().map(|c| c.clone_ref(py))))
     }
 
     #[getter]
-    fn token_ids(&self) -> Vec<u32> {
-        self.token_ids.clone()
+    fn token_ids(&self, py: Python<'_>) -> PyResult<Vec<u32>> {
+        guarded(py, || Ok(self.token_ids.clone()))
     }
 
     #[getter]
-    fn encoder_tokens(&self) -> usize {
-        self.encoder_tokens
+    fn encoder_tokens(&self, py: Python<'_>) -> PyResult<usize> {
+        guarded(py, || Ok(self.encoder_tokens))
     }
 
     #[getter]
-    fn stop(&self) -> &'static str {
-        self.stop
+    fn stop(&self, py: Python<'_>) -> PyResult<&'static str> {
+        guarded(py, || Ok(self.stop))
     }
 
     /// The structured result as compact JSON, exactly as the Rust engine writes it.
-    fn to_json(&self) -> &str {
-        &self.json
+    fn to_json(&self, py: Python<'_>) -> PyResult<&str> {
+        guarded(py, || Ok(self.json.as_str()))
     }
 
-    fn __repr__(&self) -> String {
-        format!(
-            "RunResult(text={:?}, stop='{}', token_ids=<{} ids>, encoder_tokens={})",
-            self.text,
-            self.stop,
-            self.token_ids.len(),
-            self.encoder_tokens
-        )
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        guarded(py, || {
+            Ok(format!(
+                "RunResult(text={:?}, stop='{}', token_ids=<{} ids>, encoder_tokens={})",
+                self.text,
+                self.stop,
+                self.token_ids.len(),
+                self.encoder_tokens
+            ))
+        })
     }
 }
 
@@ -247,6 +532,7 @@ struct PyEngine {
 }
 
 fn weights_bytes(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    static BYTES: GILOnceCell<Py<PyAny>> = GILOnceCell::new();
     if let Ok(b) = obj.downcast::<PyBytes>() {
         return Ok(b.as_bytes().to_vec());
     }
@@ -257,11 +543,8 @@ fn weights_bytes(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
         return Err(PyTypeError::new_err("weights must be bytes-like, not str"));
     }
     // memoryview and other buffer objects, through bytes(obj).
-    let b = obj
-        .py()
-        .import("builtins")?
-        .getattr("bytes")?
-        .call1((obj,))?;
+    let bytes = cached(obj.py(), &BYTES, "builtins", "bytes")?;
+    let b = call_guarded(&bytes, &PyTuple::new(obj.py(), [obj])?, None)?;
     Ok(b.downcast::<PyBytes>()?.as_bytes().to_vec())
 }
 
@@ -269,10 +552,18 @@ fn weights_bytes(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
 impl PyEngine {
     #[staticmethod]
     #[pyo3(signature = (weights_path, vocab_path))]
-    fn load(py: Python<'_>, weights_path: PathBuf, vocab_path: PathBuf) -> PyResult<Self> {
-        py.allow_threads(|| needle::Engine::load(&weights_path, &vocab_path))
-            .map(|inner| PyEngine { inner })
-            .map_err(|e| engine_err(py, &e))
+    fn load(
+        py: Python<'_>,
+        weights_path: &Bound<'_, PyAny>,
+        vocab_path: &Bound<'_, PyAny>,
+    ) -> PyResult<Self> {
+        guarded(py, || {
+            let w = path_arg(weights_path)?;
+            let v = path_arg(vocab_path)?;
+            detach(py, |_| needle::Engine::load(&w, &v))
+                .map(|inner| PyEngine { inner })
+                .map_err(|e| engine_err(py, &e))
+        })
     }
 
     #[staticmethod]
@@ -282,44 +573,48 @@ impl PyEngine {
         weights: &Bound<'_, PyAny>,
         vocab_text: &Bound<'_, PyAny>,
     ) -> PyResult<Self> {
-        let w = weights_bytes(weights)?;
-        let v = text_arg(vocab_text, "vocab_text")?;
-        py.allow_threads(|| needle::Engine::from_bytes(w, &v))
-            .map(|inner| PyEngine { inner })
-            .map_err(|e| engine_err(py, &e))
+        guarded(py, || {
+            let w = weights_bytes(weights)?;
+            let v = text_arg(vocab_text, "vocab_text")?;
+            detach(py, |_| needle::Engine::from_bytes(w, &v))
+                .map(|inner| PyEngine { inner })
+                .map_err(|e| engine_err(py, &e))
+        })
     }
 
     #[getter]
     fn config<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let c = self.inner.config();
-        let d = PyDict::new(py);
-        d.set_item("d_model", c.d_model)?;
-        d.set_item("num_heads", c.num_heads)?;
-        d.set_item("num_kv_heads", c.num_kv_heads)?;
-        d.set_item("head_dim", c.head_dim())?;
-        d.set_item("num_encoder_layers", c.num_encoder_layers)?;
-        d.set_item("num_decoder_layers", c.num_decoder_layers)?;
-        d.set_item("vocab_size", c.vocab_size)?;
-        d.set_item("max_enc_len", c.max_enc_len)?;
-        d.set_item("max_dec_len", c.max_dec_len)?;
-        d.set_item("no_feedforward", c.no_feedforward)?;
-        d.set_item("ffn_dim", c.ffn_dim)?;
-        #[allow(unreachable_patterns)]
-        let act = match c.activation {
-            Activation::DRelu => "drelu",
-            Activation::SwiGlu => "swiglu",
-            Activation::GeGlu => "geglu",
-            _ => "unknown",
-        };
-        d.set_item("activation", act)?;
-        d.set_item("rope_theta", c.rope_theta as f64)?;
-        d.set_item("contrastive_dim", c.contrastive_dim)?;
-        Ok(d)
+        guarded(py, || {
+            let c = self.inner.config();
+            let d = PyDict::new(py);
+            d.set_item("d_model", c.d_model)?;
+            d.set_item("num_heads", c.num_heads)?;
+            d.set_item("num_kv_heads", c.num_kv_heads)?;
+            d.set_item("head_dim", c.head_dim())?;
+            d.set_item("num_encoder_layers", c.num_encoder_layers)?;
+            d.set_item("num_decoder_layers", c.num_decoder_layers)?;
+            d.set_item("vocab_size", c.vocab_size)?;
+            d.set_item("max_enc_len", c.max_enc_len)?;
+            d.set_item("max_dec_len", c.max_dec_len)?;
+            d.set_item("no_feedforward", c.no_feedforward)?;
+            d.set_item("ffn_dim", c.ffn_dim)?;
+            #[allow(unreachable_patterns)]
+            let act = match c.activation {
+                Activation::DRelu => "drelu",
+                Activation::SwiGlu => "swiglu",
+                Activation::GeGlu => "geglu",
+                _ => "unknown",
+            };
+            d.set_item("activation", act)?;
+            d.set_item("rope_theta", c.rope_theta as f64)?;
+            d.set_item("contrastive_dim", c.contrastive_dim)?;
+            Ok(d)
+        })
     }
 
     #[getter]
-    fn contrastive_dim(&self) -> usize {
-        self.inner.contrastive_dim()
+    fn contrastive_dim(&self, py: Python<'_>) -> PyResult<usize> {
+        guarded(py, || Ok(self.inner.contrastive_dim()))
     }
 
     #[pyo3(signature = (query, tools, *, max_new_tokens = None, constrained = true))]
@@ -331,14 +626,14 @@ impl PyEngine {
         max_new_tokens: Option<i64>,
         constrained: bool,
     ) -> PyResult<PyRunResult> {
-        let q = text_arg(query, "query")?;
-        let t = tools_arg(tools)?;
-        let opts = options(py, max_new_tokens, constrained)?;
-        let eng = &self.inner;
-        let r = py
-            .allow_threads(|| eng.run_with(&q, &t, &opts))
-            .map_err(|e| engine_err(py, &e))?;
-        PyRunResult::new(py, r)
+        guarded(py, || {
+            let q = text_arg(query, "query")?;
+            let t = tools_arg(tools)?;
+            let opts = options(py, max_new_tokens, constrained)?;
+            let eng = &self.inner;
+            let r = detach(py, |_| eng.run_with(&q, &t, &opts)).map_err(|e| engine_err(py, &e))?;
+            PyRunResult::new(py, r)
+        })
     }
 
     #[pyo3(signature = (query, tools, callback, *, max_new_tokens = None, constrained = true))]
@@ -351,44 +646,45 @@ impl PyEngine {
         max_new_tokens: Option<i64>,
         constrained: bool,
     ) -> PyResult<PyRunResult> {
-        if !callback.bind(py).is_callable() {
-            return Err(PyTypeError::new_err("callback must be callable"));
-        }
-        let q = text_arg(query, "query")?;
-        let t = tools_arg(tools)?;
-        let opts = options(py, max_new_tokens, constrained)?;
-        let eng = &self.inner;
-        let mut raised: Option<PyErr> = None;
-        let r = py.allow_threads(|| {
-            eng.run_stream(&q, &t, &opts, |id, piece| {
-                // Back into Python for the callback; an exception stops generation and is
-                // re-raised to the caller below.
-                Python::with_gil(|py| match callback.call1(py, (id, piece)) {
-                    Ok(v) => {
-                        let v = v.bind(py);
-                        if v.is_none() {
-                            return true;
-                        }
-                        match v.is_truthy() {
-                            Ok(go_on) => go_on,
+        guarded(py, || {
+            if !callback.bind(py).is_callable() {
+                return Err(PyTypeError::new_err("callback must be callable"));
+            }
+            let q = text_arg(query, "query")?;
+            let t = tools_arg(tools)?;
+            let opts = options(py, max_new_tokens, constrained)?;
+            let eng = &self.inner;
+            let mut raised: Option<PyErr> = None;
+            let r = detach(py, |gil| {
+                eng.run_stream(&q, &t, &opts, |id, piece| {
+                    // Back into Python for the callback. Generation stops only when it
+                    // returns `False` itself (any other value continues); an exception
+                    // stops it too and is re-raised to the caller below.
+                    gil.attach(|py| {
+                        let called = (id, piece)
+                            .into_pyobject(py)
+                            .and_then(|args| call_guarded(callback.bind(py), &args, None));
+                        match called {
+                            Ok(v) => {
+                                // SAFETY: Py_False is the `False` singleton.
+                                let go_on = v.as_ptr() != unsafe { ffi::Py_False() };
+                                drop_guarded(v);
+                                go_on
+                            }
                             Err(e) => {
                                 raised = Some(e);
                                 false
                             }
                         }
-                    }
-                    Err(e) => {
-                        raised = Some(e);
-                        false
-                    }
+                    })
                 })
-            })
-        });
-        if let Some(e) = raised {
-            return Err(e);
-        }
-        let r = r.map_err(|e| engine_err(py, &e))?;
-        PyRunResult::new(py, r)
+            });
+            if let Some(e) = raised {
+                return Err(e);
+            }
+            let r = r.map_err(|e| engine_err(py, &e))?;
+            PyRunResult::new(py, r)
+        })
     }
 
     #[pyo3(signature = (items, *, max_new_tokens = None, constrained = true, threads = 0, return_exceptions = false))]
@@ -401,48 +697,55 @@ impl PyEngine {
         threads: i64,
         return_exceptions: bool,
     ) -> PyResult<Py<PyList>> {
-        let opts = options(py, max_new_tokens, constrained)?;
-        if threads < 0 {
-            return Err(arg_err(py, format!("threads must be >= 0, got {threads}")));
-        }
-        let mut owned: Vec<(String, String)> = Vec::new();
-        for (i, item) in items.try_iter()?.enumerate() {
-            let item = item?;
-            let bad = || {
-                PyTypeError::new_err(format!(
-                    "run_batch item {i} must be a (query, tools) pair, not {}",
-                    type_name(&item)
-                ))
-            };
-            let (q, t) = if let Ok(pair) = item.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>() {
-                pair
-            } else if let Ok(l) = item.downcast::<PyList>() {
-                if l.len() != 2 {
-                    return Err(bad());
-                }
-                (l.get_item(0)?, l.get_item(1)?)
-            } else {
-                return Err(bad());
-            };
-            owned.push((text_arg(&q, "query")?, tools_arg(&t)?));
-        }
-        let eng = &self.inner;
-        let results = py.allow_threads(|| {
-            let refs: Vec<(&str, &str)> = owned
-                .iter()
-                .map(|(q, t)| (q.as_str(), t.as_str()))
-                .collect();
-            eng.run_batch_with(&refs, &opts, threads as usize)
-        });
-        let out = PyList::empty(py);
-        for r in results {
-            match r {
-                Ok(r) => out.append(Py::new(py, PyRunResult::new(py, r)?)?)?,
-                Err(e) if return_exceptions => out.append(engine_err(py, &e).into_value(py))?,
-                Err(e) => return Err(engine_err(py, &e)),
+        guarded(py, || {
+            let opts = options(py, max_new_tokens, constrained)?;
+            if threads < 0 {
+                return Err(arg_err(py, format!("threads must be >= 0, got {threads}")));
             }
-        }
-        Ok(out.unbind())
+            // Each slot: the index of its converted item, or (return_exceptions only) the
+            // exception its conversion raised.
+            let mut slots: Vec<Result<usize, PyErr>> = Vec::new();
+            let mut owned: Vec<(String, String)> = Vec::new();
+            for (i, item) in list_arg(items, "items")?.iter().enumerate() {
+                match batch_item(i, item) {
+                    Ok(pair) => {
+                        slots.push(Ok(owned.len()));
+                        owned.push(pair);
+                    }
+                    Err(e) if return_exceptions => slots.push(Err(e)),
+                    Err(e) => return Err(e),
+                }
+            }
+            let eng = &self.inner;
+            let mut results: Vec<Option<needle::Result<needle::RunResult>>> = detach(py, |_| {
+                let refs: Vec<(&str, &str)> = owned
+                    .iter()
+                    .map(|(q, t)| (q.as_str(), t.as_str()))
+                    .collect();
+                eng.run_batch_with(&refs, &opts, threads as usize)
+            })
+            .into_iter()
+            .map(Some)
+            .collect();
+            let out = PyList::empty(py);
+            for slot in slots {
+                let r = match slot {
+                    Ok(j) => results.get_mut(j).and_then(Option::take).unwrap_or_else(|| {
+                        Err(needle::Error::new(ErrorKind::Internal, "run_batch lost a result"))
+                    }),
+                    Err(e) => {
+                        out.append(e.into_value(py))?;
+                        continue;
+                    }
+                };
+                match r {
+                    Ok(r) => out.append(Py::new(py, PyRunResult::new(py, r)?)?)?,
+                    Err(e) if return_exceptions => out.append(engine_err(py, &e).into_value(py))?,
+                    Err(e) => return Err(engine_err(py, &e)),
+                }
+            }
+            Ok(out.unbind())
+        })
     }
 
     #[pyo3(signature = (query, tools))]
@@ -452,19 +755,21 @@ impl PyEngine {
         query: &Bound<'_, PyAny>,
         tools: &Bound<'_, PyAny>,
     ) -> PyResult<Vec<u32>> {
-        let q = text_arg(query, "query")?;
-        let t = tools_arg(tools)?;
-        let eng = &self.inner;
-        py.allow_threads(|| eng.encoder_input(&q, &t))
-            .map_err(|e| engine_err(py, &e))
+        guarded(py, || {
+            let q = text_arg(query, "query")?;
+            let t = tools_arg(tools)?;
+            let eng = &self.inner;
+            detach(py, |_| eng.encoder_input(&q, &t)).map_err(|e| engine_err(py, &e))
+        })
     }
 
     #[pyo3(signature = (text))]
     fn encode_contrastive(&self, py: Python<'_>, text: &Bound<'_, PyAny>) -> PyResult<Vec<f32>> {
-        let s = text_arg(text, "text")?;
-        let eng = &self.inner;
-        py.allow_threads(|| eng.encode_contrastive(&s))
-            .map_err(|e| engine_err(py, &e))
+        guarded(py, || {
+            let s = text_arg(text, "text")?;
+            let eng = &self.inner;
+            detach(py, |_| eng.encode_contrastive(&s)).map_err(|e| engine_err(py, &e))
+        })
     }
 
     #[pyo3(signature = (query, descriptions, top_k))]
@@ -475,63 +780,104 @@ impl PyEngine {
         descriptions: &Bound<'_, PyAny>,
         top_k: i64,
     ) -> PyResult<Vec<(usize, f32)>> {
-        if top_k < 0 {
-            return Err(arg_err(py, format!("top_k must be >= 0, got {top_k}")));
-        }
-        if descriptions.is_instance_of::<PyString>() {
-            return Err(PyTypeError::new_err(
-                "descriptions must be a sequence of str, not str",
-            ));
-        }
-        let q = text_arg(query, "query")?;
-        let mut ds = Vec::new();
-        for d in descriptions.try_iter()? {
-            ds.push(text_arg(&d?, "description")?);
-        }
-        let eng = &self.inner;
-        py.allow_threads(|| {
-            let refs: Vec<&str> = ds.iter().map(String::as_str).collect();
-            eng.retrieve_tools(&q, &refs, top_k as usize)
+        guarded(py, || {
+            if top_k < 0 {
+                return Err(arg_err(py, format!("top_k must be >= 0, got {top_k}")));
+            }
+            if descriptions.is_instance_of::<PyString>() {
+                return Err(PyTypeError::new_err(
+                    "descriptions must be a sequence of str, not str",
+                ));
+            }
+            let q = text_arg(query, "query")?;
+            let mut ds = Vec::new();
+            for d in list_arg(descriptions, "descriptions")? {
+                ds.push(text_arg(&d, "description")?);
+            }
+            let eng = &self.inner;
+            detach(py, |_| {
+                let refs: Vec<&str> = ds.iter().map(String::as_str).collect();
+                eng.retrieve_tools(&q, &refs, top_k as usize)
+            })
+            .map_err(|e| engine_err(py, &e))
         })
-        .map_err(|e| engine_err(py, &e))
     }
 
-    fn __repr__(&self) -> String {
-        let c = self.inner.config();
-        format!(
-            "Engine(d_model={}, encoder_layers={}, decoder_layers={}, vocab_size={}, contrastive_dim={})",
-            c.d_model, c.num_encoder_layers, c.num_decoder_layers, c.vocab_size, c.contrastive_dim
-        )
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        guarded(py, || {
+            let c = self.inner.config();
+            Ok(format!(
+                "Engine(d_model={}, encoder_layers={}, decoder_layers={}, vocab_size={}, contrastive_dim={})",
+                c.d_model, c.num_encoder_layers, c.num_decoder_layers, c.vocab_size, c.contrastive_dim
+            ))
+        })
     }
 }
+
+// ---------------------------------------------------------------- test hooks
 
 /// Raises the exception that an engine error of status `code` maps to (for tests).
 #[pyfunction]
 #[pyo3(signature = (code, message))]
 fn _raise_error(py: Python<'_>, code: i32, message: &str) -> PyResult<()> {
-    let kinds = [
-        ErrorKind::InvalidArgument,
-        ErrorKind::Io,
-        ErrorKind::InvalidWeights,
-        ErrorKind::InvalidVocab,
-        ErrorKind::InvalidTools,
-        ErrorKind::InvalidUtf8,
-        ErrorKind::Unsupported,
-        ErrorKind::Cancelled,
-        ErrorKind::Internal,
-    ];
-    match kinds.iter().find(|k| k.code() == code) {
-        Some(&k) => Err(engine_err(py, &needle::Error::new(k, message))),
-        None => Err(arg_err(py, format!("no error kind has code {code}"))),
-    }
+    guarded(py, || {
+        let kinds = [
+            ErrorKind::InvalidArgument,
+            ErrorKind::Io,
+            ErrorKind::InvalidWeights,
+            ErrorKind::InvalidVocab,
+            ErrorKind::InvalidTools,
+            ErrorKind::InvalidUtf8,
+            ErrorKind::Unsupported,
+            ErrorKind::Cancelled,
+            ErrorKind::Internal,
+        ];
+        match kinds.iter().find(|k| k.code() == code) {
+            Some(&k) => Err(engine_err(py, &needle::Error::new(k, message))),
+            None => Err(arg_err(py, format!("no error kind has code {code}"))),
+        }
+    })
+}
+
+/// Panics inside the same wrapper as every method, with the GIL held or (`released`)
+/// released as during inference (for tests: the panic must raise `InternalError`).
+#[pyfunction]
+#[pyo3(signature = (released = false))]
+fn _panic_for_test(py: Python<'_>, released: bool) -> PyResult<()> {
+    guarded(py, || {
+        if released {
+            detach(py, |_| panic!("deliberate test panic (GIL released)"))
+        } else {
+            panic!("deliberate test panic (GIL held)")
+        }
+    })
+}
+
+/// Makes every thread spawn attempted by the calling OS thread fail (`on`) or work again,
+/// as under a pids limit (for tests of the engine's fallback to the calling thread).
+#[pyfunction]
+#[pyo3(signature = (on))]
+fn _simulate_spawn_failure(py: Python<'_>, on: bool) -> PyResult<()> {
+    guarded(py, || {
+        needle::__simulate_spawn_failure(on);
+        Ok(())
+    })
 }
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<PyEngine>()?;
-    m.add_class::<PyRunResult>()?;
-    m.add_function(wrap_pyfunction!(_raise_error, m)?)?;
-    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    m.add("ENGINE_VERSION", needle::VERSION)?;
-    Ok(())
+    guarded(m.py(), || {
+        IS_FINALIZING.store(find_is_finalizing(), std::sync::atomic::Ordering::Relaxed);
+        m.add_class::<PyEngine>()?;
+        m.add_class::<PyRunResult>()?;
+        m.add_function(wrap_pyfunction!(_raise_error, m)?)?;
+        m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
+        m.add_function(wrap_pyfunction!(_simulate_spawn_failure, m)?)?;
+        m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+        m.add("ENGINE_VERSION", needle::VERSION)?;
+        m.add("MAX_QUERY_BYTES", needle::MAX_QUERY_BYTES)?;
+        m.add("MAX_TOOLS_BYTES", needle::MAX_TOOLS_BYTES)?;
+        m.add("DEFAULT_MAX_NEW_TOKENS", needle::DEFAULT_MAX_NEW_TOKENS)?;
+        Ok(())
+    })
 }

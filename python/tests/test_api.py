@@ -128,8 +128,6 @@ def test_stream_early_stop(engine: EngineFn) -> None:
     r = e.run_stream(q, t, cb)
     assert r.stop == "callback"
     assert r.token_ids == seen == full.token_ids[:3]
-    # any falsy value other than None stops too
-    assert len(e.run_stream(q, t, lambda i, p: 0).token_ids) == 1  # type: ignore[arg-type,return-value]
 
 
 class Boom(Exception):
@@ -159,13 +157,6 @@ def test_stream_callback_exception_propagates(engine: EngineFn) -> None:
     assert e.run(q, t).token_ids == e.run(q, t).token_ids
 
 
-def test_stream_callback_truthiness_error_propagates(engine: EngineFn) -> None:
-    class Bad:
-        def __bool__(self) -> bool:
-            raise Boom("no truth")
-
-    with pytest.raises(Boom, match="no truth"):
-        engine("tiny").run_stream("hi", WEATHER, lambda i, p: Bad())  # type: ignore[arg-type,return-value]
 
 
 # ------------------------------------------------------------------ batch
