@@ -41,7 +41,8 @@ var (
 	ErrInternal        = &Error{Status: StatusInternal}
 )
 
-// ErrClosed is returned by calls on an engine after Close.
+// ErrClosed is returned by calls on an engine that start once Close has begun (calls from
+// RunStream callbacks included).
 var ErrClosed = errors.New("needle: engine is closed")
 
 // ErrCallbackPanic matches the error RunStream returns when its callback panicked (the

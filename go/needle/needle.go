@@ -12,9 +12,10 @@
 // (package "needle"); it links libneedle.so by default and libneedle.a with the build tag
 // needle_static.
 //
-// An *Engine is safe for concurrent use by any number of goroutines. Close frees it (it
-// waits for calls in flight); an engine that becomes unreachable without Close is freed
-// by the garbage collector as a safety net.
+// An *Engine is safe for concurrent use by any number of goroutines, and a RunStream
+// callback may itself make calls on the engine. Close frees it (it waits for calls in
+// flight, except when called from a RunStream callback: see Close); an engine that
+// becomes unreachable without Close is freed by the garbage collector as a safety net.
 //
 // Errors returned by this package are *Error values carrying the libneedle status; test
 // them with errors.Is against ErrInvalidArgument, ErrIO, ErrInvalidWeights, ErrInvalidVocab,
@@ -87,11 +88,18 @@ static char *gn_run_json(const needle_engine *e, const char *q, const char *t, c
 	return s;
 }
 
+// An identifier of the calling OS thread: the address of a thread-local variable (unique
+// among live threads). Go code running a cgo callback is locked to the thread of the C
+// call, so this identifies "the goroutine running this callback" for the callback's
+// duration (see Engine.Close).
+static _Thread_local char gn_thread_marker;
+static uintptr_t gn_thread_id(void) { return (uintptr_t)&gn_thread_marker; }
+
 // The Go trampoline (exported from callback.go).
-extern _Bool needleGoToken(uint32_t id, char *piece, uintptr_t handle);
+extern _Bool needleGoToken(uint32_t id, char *piece, uintptr_t handle, uintptr_t thread);
 
 static bool gn_token(uint32_t id, const char *piece, void *user_data) {
-	return needleGoToken(id, (char *)piece, (uintptr_t)user_data);
+	return needleGoToken(id, (char *)piece, (uintptr_t)user_data, gn_thread_id());
 }
 
 static char *gn_run_stream(const needle_engine *e, const char *q, const char *t, const needle_options *o,
@@ -135,11 +143,32 @@ import (
 // Version returns the version of the linked libneedle, "MAJOR.MINOR.PATCH".
 func Version() string { return C.GoString(C.needle_version()) }
 
+// Input limits of libneedle (needle.h), in bytes of UTF-8. A longer query (of Run,
+// RunStream, RunBatch) or retrieval text (of EncodeContrastive, RetrieveTools) fails with
+// ErrInvalidArgument, a longer tools JSON with ErrInvalidTools, before any work is done.
+const (
+	MaxQueryBytes = C.NEEDLE_MAX_QUERY_BYTES // 64 MiB
+	MaxToolsBytes = C.NEEDLE_MAX_TOOLS_BYTES // 16 MiB
+)
+
+// DefaultMaxNewTokens caps the tokens generated when MaxNewTokens is not given (the
+// default is the model's max_dec_len, but at most this many).
+const DefaultMaxNewTokens = C.NEEDLE_DEFAULT_MAX_NEW_TOKENS
+
 // Engine is a loaded model. It is safe for concurrent use; each call keeps its own caches.
 type Engine struct {
-	mu      sync.RWMutex // read-held by every call, write-held by Close
-	ptr     *C.needle_engine
-	cleanup runtime.Cleanup
+	// No lock is held while libneedle (or a RunStream callback) runs: a call only counts
+	// itself in inFlight for its duration, so calls from callbacks never wait on a lock;
+	// Close waits for inFlight to drop to zero (see Close for the callback case).
+	mu       sync.Mutex
+	idle     sync.Cond        // L = &mu; broadcast when inFlight drops to 0 and when ptr is freed
+	ptr      *C.needle_engine // nil once freed
+	inFlight int              // calls between acquire and release
+	closing  bool             // Close was called: new calls fail with ErrClosed
+	// callbacks counts, per OS thread (gn_thread_id), the RunStream callbacks of this
+	// engine running on it (more than one when callbacks nest).
+	callbacks map[uintptr]int
+	cleanup   runtime.Cleanup
 }
 
 // Call is one function call chosen by the model.
@@ -262,6 +291,7 @@ var engineCleanups struct {
 
 func newEngine(p *C.needle_engine) *Engine {
 	e := &Engine{ptr: p}
+	e.idle.L = &e.mu
 	e.cleanup = runtime.AddCleanup(e, func(p *C.needle_engine) {
 		C.needle_free(p)
 		engineCleanups.Lock()
@@ -271,27 +301,88 @@ func newEngine(p *C.needle_engine) *Engine {
 	return e
 }
 
-// Close frees the engine. It waits for calls in flight on other goroutines; later calls
-// return ErrClosed. Close is idempotent and always returns nil.
+// Close frees the engine. Calls that start once Close has begun return ErrClosed, calls
+// made from RunStream callbacks included. Close is idempotent, safe to call from several
+// goroutines at once, and always returns nil.
+//
+// Called from any goroutine but one running a RunStream callback of this engine, Close
+// waits for the calls in flight (on other goroutines, and their callbacks) to return,
+// frees the engine, then returns. Called from inside a RunStream callback of this engine
+// (directly or through nested calls), Close cannot wait, since the call running the
+// callback is in flight: it marks the engine closed and returns at once; the streaming
+// call goes on until it ends (generation stops only when the callback returns false),
+// and the last call in flight frees the engine when it returns. A callback must not
+// block waiting for another goroutine that is in Close.
 func (e *Engine) Close() error {
+	thread := uintptr(C.gn_thread_id())
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.ptr != nil {
-		e.cleanup.Stop()
-		C.needle_free(e.ptr)
-		e.ptr = nil
+	if !e.closing {
+		e.closing = true
+		e.cleanup.Stop() // from now on Close or the last call in flight frees the engine
 	}
+	if e.callbacks[thread] > 0 {
+		return nil // inside a callback of a call in flight: release frees the engine
+	}
+	for e.ptr != nil && e.inFlight > 0 {
+		e.idle.Wait()
+	}
+	e.free()
 	return nil
 }
 
-// acquire read-locks the engine for one call; the caller must call e.mu.RUnlock.
+// free frees the engine if it is not freed yet; e.mu must be held and no call in flight.
+func (e *Engine) free() {
+	if e.ptr != nil {
+		C.needle_free(e.ptr)
+		e.ptr = nil
+		e.idle.Broadcast()
+	}
+}
+
+// acquire registers one call in flight; the caller must call e.release when done with the
+// pointer (and after any callback can still run).
 func (e *Engine) acquire() (*C.needle_engine, error) {
-	e.mu.RLock()
-	if e.ptr == nil {
-		e.mu.RUnlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closing || e.ptr == nil {
 		return nil, ErrClosed
 	}
+	e.inFlight++
 	return e.ptr, nil
+}
+
+// release ends a call registered by acquire. The last call out of a closing engine frees
+// it (the case of Close called from a callback) and wakes the goroutines waiting in Close.
+func (e *Engine) release() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.inFlight--
+	if e.inFlight == 0 {
+		if e.closing {
+			e.free()
+		}
+		e.idle.Broadcast()
+	}
+}
+
+// enterCallback and exitCallback bracket a RunStream callback of this engine running on
+// the OS thread identified by thread (see gn_thread_id).
+func (e *Engine) enterCallback(thread uintptr) {
+	e.mu.Lock()
+	if e.callbacks == nil {
+		e.callbacks = make(map[uintptr]int)
+	}
+	e.callbacks[thread]++
+	e.mu.Unlock()
+}
+
+func (e *Engine) exitCallback(thread uintptr) {
+	e.mu.Lock()
+	if e.callbacks[thread]--; e.callbacks[thread] == 0 {
+		delete(e.callbacks, thread)
+	}
+	e.mu.Unlock()
 }
 
 // Config returns the model configuration as JSON (d_model, heads, layers, vocab_size,
@@ -301,7 +392,7 @@ func (e *Engine) Config() (json.RawMessage, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer e.mu.RUnlock()
+	defer e.release()
 	var ce cErr
 	s := C.gn_config_json(p, &ce)
 	runtime.KeepAlive(e)
@@ -317,7 +408,7 @@ func (e *Engine) Run(query, tools string, opts ...Option) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer e.mu.RUnlock()
+	defer e.release()
 	call, err := newCall(query, tools, opts)
 	if err != nil {
 		return nil, err
@@ -337,23 +428,25 @@ func (e *Engine) Run(query, tools string, opts ...Option) (*Result, error) {
 	return r, nil
 }
 
-// RunStream answers like Run, calling fn on the calling goroutine for every generated
-// token, in order, with its id and text (empty if the piece contains a NUL byte). fn
-// returns false to stop generation after that token. It returns the answer text (the text
-// so far if fn stopped it). If fn panics, generation stops and RunStream returns an error
-// matching ErrCallbackPanic that carries the panic value.
+// RunStream answers like Run, calling fn (if not nil) on the calling goroutine for every
+// generated token, in order, with its id and text (empty if the piece contains a NUL
+// byte). Generation stops early only when fn returns false (after that token; RunStream
+// then returns the text so far) or panics (RunStream then returns an error matching
+// ErrCallbackPanic that carries the panic value); otherwise it runs to the end, even if fn
+// closes the engine. fn may make calls on this engine (they fail with ErrClosed once Close
+// has begun) and may call Close (see Close).
 func (e *Engine) RunStream(query, tools string, fn func(id uint32, piece string) bool, opts ...Option) (string, error) {
 	p, err := e.acquire()
 	if err != nil {
 		return "", err
 	}
-	defer e.mu.RUnlock()
+	defer e.release()
 	call, err := newCall(query, tools, opts)
 	if err != nil {
 		return "", err
 	}
 	defer call.free()
-	st := &streamState{fn: fn}
+	st := &streamState{fn: fn, engine: e}
 	h := newHandle(st)
 	defer h.Delete()
 	var ce cErr
@@ -380,7 +473,7 @@ func (e *Engine) RunBatch(items []BatchItem, opts ...Option) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer e.mu.RUnlock()
+	defer e.release()
 	n := len(items)
 	if n == 0 {
 		return []string{}, nil
@@ -426,7 +519,7 @@ func (e *Engine) ContrastiveDim() int {
 	if err != nil {
 		return 0
 	}
-	defer e.mu.RUnlock()
+	defer e.release()
 	d := int(C.needle_contrastive_dim(p))
 	runtime.KeepAlive(e)
 	return d
@@ -439,7 +532,7 @@ func (e *Engine) EncodeContrastive(text string) ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer e.mu.RUnlock()
+	defer e.release()
 	t, err := cstr(text, "text")
 	if err != nil {
 		return nil, err
@@ -464,7 +557,7 @@ func (e *Engine) RetrieveTools(query string, descriptions []string, topK int) ([
 	if err != nil {
 		return nil, err
 	}
-	defer e.mu.RUnlock()
+	defer e.release()
 	if topK < 0 {
 		return nil, newError(StatusInvalidArgument, "topK is negative")
 	}

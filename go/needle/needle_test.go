@@ -411,6 +411,62 @@ func TestErrors(t *testing.T) {
 
 // TestErrorsPerGoroutine: each failing call must report its own message even with many
 // goroutines failing at once on shared OS threads.
+// TestInputLimits: the limits come from needle.h; input up to them is accepted and one
+// byte more is refused with the documented status, before any work is done.
+func TestInputLimits(t *testing.T) {
+	if MaxQueryBytes != 64<<20 || MaxToolsBytes != 16<<20 || DefaultMaxNewTokens != 512 {
+		t.Errorf("limits %d %d %d", MaxQueryBytes, MaxToolsBytes, DefaultMaxNewTokens)
+	}
+	e := load(t, "tiny")
+	// A query exactly at the limit is accepted (only its first tokens are read).
+	atLimit := strings.Repeat("weather ", MaxQueryBytes/8)
+	if len(atLimit) != MaxQueryBytes {
+		t.Fatal(len(atLimit))
+	}
+	if _, err := e.Run(atLimit, tools, MaxNewTokens(1)); err != nil {
+		t.Errorf("query of MaxQueryBytes: %v", err)
+	}
+	long := atLimit + "x"
+	atLimit = ""
+	if _, err := e.Run(long, tools); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("Run, query of MaxQueryBytes+1: %v", err)
+	}
+	called := false
+	if _, err := e.RunStream(long, tools, func(uint32, string) bool { called = true; return true }); !errors.Is(err, ErrInvalidArgument) || called {
+		t.Errorf("RunStream, query of MaxQueryBytes+1: %v (callback called: %v)", err, called)
+	}
+	if _, err := e.RunBatch([]BatchItem{{queries[0], tools}, {long, tools}}); !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "item 1") {
+		t.Errorf("RunBatch, query of MaxQueryBytes+1: %v", err)
+	}
+	if _, err := e.EncodeContrastive(long); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("EncodeContrastive, text of MaxQueryBytes+1: %v", err)
+	}
+	if _, err := e.RetrieveTools(long, []string{"a"}, 1); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("RetrieveTools, query of MaxQueryBytes+1: %v", err)
+	}
+	long = ""
+	// Tools JSON exactly at the limit (padded with whitespace) is accepted.
+	pad := MaxToolsBytes - len(tools)
+	toolsAtLimit := tools[:len(tools)-1] + strings.Repeat(" ", pad) + "]"
+	if len(toolsAtLimit) != MaxToolsBytes {
+		t.Fatal(len(toolsAtLimit))
+	}
+	want := mustRun(t, e, queries[0], tools, MaxNewTokens(4))
+	if r, err := e.Run(queries[0], toolsAtLimit, MaxNewTokens(4)); err != nil || r.Text != want.Text {
+		t.Errorf("tools of MaxToolsBytes: %v %v", r, err)
+	}
+	longTools := toolsAtLimit + " "
+	if _, err := e.Run(queries[0], longTools); !errors.Is(err, ErrInvalidTools) {
+		t.Errorf("Run, tools of MaxToolsBytes+1: %v", err)
+	}
+	if _, err := e.RunStream(queries[0], longTools, nil); !errors.Is(err, ErrInvalidTools) {
+		t.Errorf("RunStream, tools of MaxToolsBytes+1: %v", err)
+	}
+	if _, err := e.RunBatch([]BatchItem{{queries[0], longTools}}); !errors.Is(err, ErrInvalidTools) || !strings.Contains(err.Error(), "item 0") {
+		t.Errorf("RunBatch, tools of MaxToolsBytes+1: %v", err)
+	}
+}
+
 func TestErrorsPerGoroutine(t *testing.T) {
 	e := load(t, "tiny")
 	var wg sync.WaitGroup
@@ -518,25 +574,331 @@ func TestStreamErrors(t *testing.T) {
 	mustRun(t, e, queries[0], tools)
 }
 
-// TestStreamNested: the callback may use the engine (and others) itself, and may trigger GC.
+// TestStreamNested: the callback may use the engine (and others) itself, and may trigger
+// GC; with no Close pending, nested calls of every kind work, nested streams included.
 func TestStreamNested(t *testing.T) {
 	e := load(t, "tiny")
+	other := load(t, "tiny")
 	want := mustRun(t, e, queries[2], tools, MaxNewTokens(4))
 	n := 0
-	_, err := e.RunStream(queries[0], tools, func(uint32, string) bool {
-		n++
-		runtime.GC()
-		r, err := e.Run(queries[2], tools, MaxNewTokens(4))
-		if err != nil || !reflect.DeepEqual(r, want) {
-			t.Errorf("nested run: %v %v", r, err)
-		}
-		if _, err := e.Run("q", "["); !errors.Is(err, ErrInvalidTools) {
-			t.Errorf("nested failing run: %v", err)
-		}
-		return n < 3
+	var err error
+	within(t, 30*time.Second, "nested calls from a RunStream callback", func() {
+		_, err = e.RunStream(queries[0], tools, func(uint32, string) bool {
+			n++
+			runtime.GC()
+			r, err := e.Run(queries[2], tools, MaxNewTokens(4))
+			if err != nil || !reflect.DeepEqual(r, want) {
+				t.Errorf("nested run: %v %v", r, err)
+			}
+			if _, err := e.Run("q", "["); !errors.Is(err, ErrInvalidTools) {
+				t.Errorf("nested failing run: %v", err)
+			}
+			if n == 1 {
+				inner := 0
+				text, err := e.RunStream(queries[2], tools, func(uint32, string) bool {
+					inner++
+					if _, err := e.Config(); err != nil { // two callbacks deep
+						t.Errorf("Config in a nested callback: %v", err)
+					}
+					return true
+				}, MaxNewTokens(4))
+				if err != nil || text != want.Text || inner != len(want.TokenIDs) {
+					t.Errorf("nested stream: %q %v after %d tokens, want %q", text, err, inner, want.Text)
+				}
+				texts, err := e.RunBatch([]BatchItem{{queries[2], tools}, {queries[2], tools}}, MaxNewTokens(4), Threads(2))
+				if err != nil || !reflect.DeepEqual(texts, []string{want.Text, want.Text}) {
+					t.Errorf("nested batch: %q %v", texts, err)
+				}
+				if r, err := other.Run(queries[2], tools, MaxNewTokens(4)); err != nil || r.Text != want.Text {
+					t.Errorf("nested run on another engine: %v %v", r, err)
+				}
+			}
+			return n < 3
+		})
 	})
 	if err != nil || n != 3 {
 		t.Errorf("outer stream: %v after %d tokens", err, n)
+	}
+}
+
+// within runs f on a new goroutine and fails the test if f has not returned after d, so
+// that a deadlock fails the test instead of hanging the suite (the stuck goroutine is
+// left behind). f must report with t.Error, not t.Fatal.
+func within(t *testing.T, d time.Duration, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(done)
+		f()
+	}()
+	select {
+	case <-done:
+		t.Logf("%s: returned in %v", what, time.Since(start).Round(time.Millisecond))
+	case <-time.After(d):
+		t.Fatalf("%s: still blocked after %v (deadlock)", what, d)
+	}
+}
+
+// engineState reads an engine's bookkeeping: calls in flight, Close begun, freed.
+func engineState(e *Engine) (inFlight int, closing, freed bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.inFlight, e.closing, e.ptr == nil
+}
+
+// pollState polls engineState until ok holds (true) or stop is closed or 10 s have passed
+// (false).
+func pollState(e *Engine, stop <-chan struct{}, ok func(inFlight int, closing, freed bool) bool) bool {
+	for deadline := time.Now().Add(10 * time.Second); !ok(engineState(e)); runtime.Gosched() {
+		select {
+		case <-stop:
+			return false
+		default:
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+	return true
+}
+
+// waitState is pollState failing the test on a timeout.
+func waitState(t *testing.T, e *Engine, what string, ok func(inFlight int, closing, freed bool) bool) {
+	t.Helper()
+	if !pollState(e, nil, ok) {
+		n, c, f := engineState(e)
+		t.Errorf("timed out waiting for %s (in flight %d, closing %v, freed %v)", what, n, c, f)
+	}
+}
+
+// TestCloseInStreamCallback: Close called from a RunStream callback does not wait for the
+// call running that callback (it would wait for itself); the engine is closed at once and
+// freed when that call returns. Generation goes on: only the callback returning false
+// stops it.
+func TestCloseInStreamCallback(t *testing.T) {
+	e, err := Load(modelPath(t, "tiny"), vocabPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := mustRun(t, e, queries[0], tools)
+	n := 0
+	var text string
+	within(t, 20*time.Second, "Close inside a RunStream callback", func() {
+		text, err = e.RunStream(queries[0], tools, func(uint32, string) bool {
+			n++
+			if n == 1 {
+				if err := e.Close(); err != nil {
+					t.Errorf("Close in a callback: %v", err)
+				}
+				if err := e.Close(); err != nil { // idempotent, and again without waiting
+					t.Errorf("second Close in a callback: %v", err)
+				}
+				if _, err := e.Run(queries[1], tools); !errors.Is(err, ErrClosed) {
+					t.Errorf("Run in a callback after Close: %v", err)
+				}
+				if _, err := e.RunStream(queries[1], tools, nil); !errors.Is(err, ErrClosed) {
+					t.Errorf("RunStream in a callback after Close: %v", err)
+				}
+				if inFlight, closing, freed := engineState(e); inFlight != 1 || !closing || freed {
+					t.Errorf("after Close in a callback: in flight %d, closing %v, freed %v", inFlight, closing, freed)
+				}
+			}
+			return true
+		})
+	})
+	if err != nil || text != want.Text || n != len(want.TokenIDs) {
+		t.Errorf("stream closed in its callback: %q %v after %d tokens, want %q (%d tokens)", text, err, n, want.Text, len(want.TokenIDs))
+	}
+	if inFlight, _, freed := engineState(e); inFlight != 0 || !freed {
+		t.Errorf("after the stream: in flight %d, freed %v (the last call must free the engine)", inFlight, freed)
+	}
+	if err := e.Close(); err != nil {
+		t.Error(err)
+	}
+	if _, err := e.Run(queries[0], tools); !errors.Is(err, ErrClosed) {
+		t.Errorf("Run after Close: %v", err)
+	}
+
+	// With another call in flight on another goroutine, Close from a callback returns at
+	// once too, and the last of the two calls frees the engine.
+	e, err = Load(modelPath(t, "tiny"), vocabPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	started, resume := make(chan struct{}), make(chan struct{})
+	otherDone := make(chan error, 1)
+	go func() {
+		k := 0
+		_, err := e.RunStream(queries[1], tools, func(uint32, string) bool {
+			if k++; k == 1 {
+				close(started)
+				<-resume
+			}
+			return true
+		})
+		otherDone <- err
+	}()
+	<-started
+	within(t, 20*time.Second, "Close in a callback with another call in flight", func() {
+		_, err = e.RunStream(queries[0], tools, func(uint32, string) bool {
+			e.Close()
+			return false
+		})
+	})
+	if inFlight, closing, freed := engineState(e); err != nil || inFlight != 1 || !closing || freed {
+		t.Errorf("after the first stream: %v, in flight %d, closing %v, freed %v", err, inFlight, closing, freed)
+	}
+	close(resume)
+	if err := <-otherDone; err != nil {
+		t.Errorf("the other stream: %v", err)
+	}
+	if _, _, freed := engineState(e); !freed {
+		t.Error("the last call in flight did not free the engine")
+	}
+	e = nil // its cleanup was cancelled by Close: collecting it must not free it again
+	for i := 0; i < 3; i++ {
+		runtime.GC()
+	}
+}
+
+// TestNestedCallWhileClosing: a call made from a callback while another goroutine waits
+// in Close fails with ErrClosed (it used to deadlock: the callback's call held a read
+// lock that Close's pending write lock queued new readers behind); Close returns once
+// the stream has finished.
+func TestNestedCallWhileClosing(t *testing.T) {
+	e, err := Load(modelPath(t, "tiny"), vocabPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := mustRun(t, e, queries[0], tools, MaxNewTokens(3))
+	closed := make(chan struct{})
+	n := 0
+	var text string
+	within(t, 20*time.Second, "nested call from a callback while Close waits", func() {
+		text, err = e.RunStream(queries[0], tools, func(uint32, string) bool {
+			if n++; n == 1 {
+				go func() {
+					e.Close()
+					close(closed)
+				}()
+				waitState(t, e, "Close to begin", func(_ int, closing, _ bool) bool { return closing })
+				if _, err := e.Run(queries[2], tools); !errors.Is(err, ErrClosed) {
+					t.Errorf("nested Run while Close waits: %v", err)
+				}
+				if _, err := e.RunBatch([]BatchItem{{queries[2], tools}}); !errors.Is(err, ErrClosed) {
+					t.Errorf("nested RunBatch while Close waits: %v", err)
+				}
+				if _, err := e.Config(); !errors.Is(err, ErrClosed) {
+					t.Errorf("nested Config while Close waits: %v", err)
+				}
+			}
+			select {
+			case <-closed:
+				t.Error("Close returned while a call was in flight")
+			default:
+			}
+			return n < 3
+		})
+	})
+	if err != nil || text != want.Text || n != 3 {
+		t.Errorf("stream: %q %v after %d tokens, want %q", text, err, n, want.Text)
+	}
+	within(t, 20*time.Second, "Close after the stream", func() { <-closed })
+	if _, _, freed := engineState(e); !freed {
+		t.Error("engine not freed after Close returned")
+	}
+}
+
+// TestConcurrentClose: several goroutines close an engine at once while streams (with
+// nested calls), runs and batches are in flight; every Close returns after the engine is
+// freed, every call succeeds or fails with ErrClosed, and nothing deadlocks.
+func TestConcurrentClose(t *testing.T) {
+	for round := 0; round < 3; round++ {
+		e, err := Load(modelPath(t, "tiny"), vocabPath())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var calls sync.WaitGroup
+		check := func(what string, err error) {
+			if err != nil && !errors.Is(err, ErrClosed) {
+				t.Errorf("%s during Close: %v", what, err)
+			}
+		}
+		for g := 0; g < 6; g++ {
+			calls.Add(1)
+			go func() {
+				defer calls.Done()
+				for k := 0; k < 4; k++ {
+					switch (g + k) % 3 {
+					case 0:
+						_, err := e.RunStream(queries[g%4], tools, func(uint32, string) bool {
+							_, err := e.Run(queries[1], tools, MaxNewTokens(2))
+							check("nested Run", err)
+							return true
+						}, MaxNewTokens(4))
+						check("RunStream", err)
+					case 1:
+						_, err := e.Run(queries[g%4], tools)
+						check("Run", err)
+					case 2:
+						_, err := e.RunBatch([]BatchItem{{queries[0], tools}, {queries[1], tools}, {queries[2], tools}}, Threads(2))
+						check("RunBatch", err)
+					}
+				}
+			}()
+		}
+		allDone := make(chan struct{})
+		go func() { calls.Wait(); close(allDone) }()
+		pollState(e, allDone, func(n int, _, _ bool) bool { return n > 0 }) // Close with calls in flight
+		within(t, 60*time.Second, "concurrent Close", func() {
+			var closers sync.WaitGroup
+			for c := 0; c < 4; c++ {
+				closers.Add(1)
+				go func() {
+					defer closers.Done()
+					e.Close()
+					if inFlight, _, freed := engineState(e); inFlight != 0 || !freed {
+						t.Errorf("Close returned with %d calls in flight, freed %v", inFlight, freed)
+					}
+				}()
+			}
+			closers.Wait()
+			calls.Wait()
+		})
+	}
+}
+
+// TestCloseDuringBatch: Close waits for a RunBatch in flight, which completes normally.
+func TestCloseDuringBatch(t *testing.T) {
+	e, err := Load(modelPath(t, "tiny"), vocabPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := make([]BatchItem, 64)
+	for i := range items {
+		items[i] = BatchItem{queries[i%4], tools}
+	}
+	want, err := e.RunBatch(items[:4])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		texts, err = e.RunBatch(items, Threads(2))
+	}()
+	if !pollState(e, done, func(n int, _, _ bool) bool { return n == 1 }) {
+		t.Log("the batch finished before it was seen in flight")
+	}
+	within(t, 30*time.Second, "Close during RunBatch", func() { e.Close() })
+	if inFlight, _, freed := engineState(e); inFlight != 0 || !freed {
+		t.Errorf("Close returned with %d calls in flight, freed %v", inFlight, freed)
+	}
+	<-done
+	if err != nil || len(texts) != len(items) || !reflect.DeepEqual(texts[:4], want) {
+		t.Errorf("batch in flight during Close: %v %q", err, texts)
 	}
 }
 

@@ -13,7 +13,8 @@ type settings struct {
 }
 
 // MaxNewTokens limits the number of generated tokens (0 = none; values above the model's
-// max_dec_len are clamped to it). The default is the model's max_dec_len.
+// max_dec_len are clamped to it). The default is the model's max_dec_len, but at most
+// DefaultMaxNewTokens.
 func MaxNewTokens(n int) Option {
 	return func(s *settings) {
 		if n < 0 || int64(n) > 1<<32-1 {
