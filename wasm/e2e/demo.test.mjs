@@ -120,3 +120,59 @@ test("demo page: an invalid weights file shows the engine's error", async () => 
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test("browser (main thread): limits, lone surrogates and recovery from a wasm trap", async () => {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  await page.goto(`${base}/`);
+  const got = await page.evaluate(async (base) => {
+    const lib = await import(`${base}/wasm/npm/web.js`);
+    // The glue module web.js uses (same URL, same module instance).
+    const glue = await import(`${base}/wasm/npm/gen/web-simd/libneedle_wasm.js`);
+    const [w, v] = await Promise.all([
+      fetch(`${base}/target/test-models/tiny.safetensors`).then((r) => r.arrayBuffer()),
+      fetch(`${base}/tests/fixtures/vocab/vocab.txt`).then((r) => r.text()),
+    ]);
+    const caught = (f) => {
+      try {
+        f();
+        return null;
+      } catch (x) {
+        return { code: x.code, kind: x.kind, message: x.message, trap: x instanceof WebAssembly.RuntimeError };
+      }
+    };
+    const e = await lib.Engine.load(new Uint8Array(w), v);
+    const ok = e.run("hi", "[]").tokenIds;
+    const lone = caught(() => e.run("a\ud800", "[]"));
+    const long = caught(() => e.run("a".repeat(lib.MAX_QUERY_BYTES + 1), "[]"));
+    // A real trap inside the instance: the raw binding runs on a pointer outside its memory.
+    const orig = glue.RawEngine.prototype.run;
+    glue.RawEngine.prototype.run = function (...a) {
+      glue.RawEngine.prototype.run = orig;
+      const bogus = Object.create(glue.RawEngine.prototype);
+      bogus.__wbg_ptr = 0xfffffff0;
+      return orig.apply(bogus, a);
+    };
+    const trap = caught(() => e.run("hi", "[]"));
+    const stale = caught(() => e.run("hi", "[]"));
+    e.free();
+    const fresh = await lib.Engine.load(new Uint8Array(w), v);
+    const again = fresh.run("hi", "[]").tokenIds;
+    fresh.free();
+    return { limits: [lib.MAX_QUERY_BYTES, lib.MAX_TOOLS_BYTES, lib.DEFAULT_MAX_NEW_TOKENS], ok, lone, long, trap, stale, again };
+  }, base);
+  assert.deepEqual(got.limits, [64 << 20, 16 << 20, 512]);
+  assert.ok(got.ok.length > 0);
+  assert.equal(got.lone.code, 6);
+  assert.match(got.lone.message, /^invalid UTF-8: query is not valid UTF-8: lone surrogate/);
+  assert.equal(got.long.code, 1);
+  assert.equal(got.trap.code, 9);
+  assert.equal(got.trap.trap, false);
+  assert.match(got.trap.message, /^internal error: the WebAssembly instance trapped \(RuntimeError: /);
+  assert.equal(got.stale.code, 9);
+  assert.match(got.stale.message, /lost after an earlier call trapped/);
+  assert.deepEqual(got.again, got.ok);
+  assert.deepEqual(errors, []);
+  await page.close();
+});

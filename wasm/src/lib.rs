@@ -2,13 +2,15 @@
 //! workers.
 //!
 //! This is the raw layer; the npm package wraps it in an idiomatic facade
-//! (`wasm/js/engine.js`: `Engine.load`, `run`, `runStream`, …). Results cross the
+//! (`wasm/npm/core.js`: `Engine.load`, `run`, `runStream`, …). Results cross the
 //! boundary as the engine's own compact JSON (`RunResult::to_json`), errors as JS
 //! `Error` objects whose message is the engine's message (`"invalid weights file: …"`)
-//! with the stable numeric `code` and short `kind` name attached.
+//! with the stable numeric `code` and short `kind` name attached. The limits and error
+//! kinds are exported too (`max_query_bytes`, …, `error_kinds`), so that the facade can
+//! check input before copying it into wasm memory, with the engine's own values.
 
 use js_sys::{Array, Function, Reflect};
-use needle::{Engine, Error, RunOptions};
+use needle::{Engine, Error, ErrorKind, RunOptions};
 use wasm_bindgen::prelude::*;
 
 /// A JS `Error` carrying the engine's message, plus `code` (the C status value) and `kind`.
@@ -58,9 +60,9 @@ impl RawEngine {
             .map_err(|e| js_error(&e))
     }
 
-    /// Like `run`, calling `on_token(id, piece)` for every generated token; a callback
-    /// that returns `false` stops generation; one that throws stops it and the
-    /// exception is rethrown.
+    /// Like `run`, calling `on_token(id, piece)` for every generated token. Only a
+    /// callback that returns exactly `false` stops generation (any other value goes on);
+    /// one that throws stops it and the exception is rethrown.
     pub fn run_stream(
         &self,
         query: &str,
@@ -95,7 +97,7 @@ impl RawEngine {
         constrained: Option<bool>,
     ) -> Result<Array, JsValue> {
         if queries.len() != tools.len() {
-            return Err(js_sys::Error::new("run_batch: queries and tools differ in length").into());
+            return Err(js_error(&Error::new(ErrorKind::InvalidArgument, "run_batch: queries and tools differ in length")));
         }
         let items: Vec<(&str, &str)> = queries.iter().map(String::as_str).zip(tools.iter().map(String::as_str)).collect();
         let out = Array::new();
@@ -113,9 +115,14 @@ impl RawEngine {
         self.inner.contrastive_dim()
     }
 
-    /// L2-normalised retrieval embedding, or `undefined` when the model has no head.
-    pub fn encode_contrastive(&self, text: &str) -> Option<Vec<f32>> {
-        self.inner.encode_contrastive(text).ok()
+    /// L2-normalised retrieval embedding, or `undefined` when the model has no head
+    /// (any other failure, e.g. a text over `MAX_QUERY_BYTES`, throws).
+    pub fn encode_contrastive(&self, text: &str) -> Result<Option<Vec<f32>>, JsValue> {
+        match self.inner.encode_contrastive(text) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.kind() == ErrorKind::Unsupported => Ok(None),
+            Err(e) => Err(js_error(&e)),
+        }
     }
 
     /// Ranks `descriptions` against `query`: `[index0, score0, index1, score1, …]`, best first.
@@ -144,4 +151,41 @@ impl RawEngine {
 #[wasm_bindgen]
 pub fn version() -> String {
     needle::VERSION.to_string()
+}
+
+/// `needle::MAX_QUERY_BYTES`: the longest query / retrieval text, in UTF-8 bytes.
+#[wasm_bindgen]
+pub fn max_query_bytes() -> u32 {
+    needle::MAX_QUERY_BYTES as u32
+}
+
+/// `needle::MAX_TOOLS_BYTES`: the longest tools JSON, in UTF-8 bytes.
+#[wasm_bindgen]
+pub fn max_tools_bytes() -> u32 {
+    needle::MAX_TOOLS_BYTES as u32
+}
+
+/// `needle::DEFAULT_MAX_NEW_TOKENS`: the generation budget when `maxNewTokens` is not given.
+#[wasm_bindgen]
+pub fn default_max_new_tokens() -> u32 {
+    needle::DEFAULT_MAX_NEW_TOKENS as u32
+}
+
+/// Every error kind as `[code, name, …]` (the `code`/`kind` pairs of the `Error`s thrown
+/// here), so that the JavaScript facade's own errors use the engine's names.
+#[wasm_bindgen]
+pub fn error_kinds() -> Array {
+    use ErrorKind::*;
+    let all = [InvalidArgument, Io, InvalidWeights, InvalidVocab, InvalidTools, InvalidUtf8, Unsupported, Cancelled, Internal];
+    // A kind added to `ErrorKind` stops this match from compiling until it is listed above.
+    let _exhaustive = |k: ErrorKind| match k {
+        InvalidArgument | Io | InvalidWeights | InvalidVocab | InvalidTools | InvalidUtf8 | Unsupported | Cancelled
+        | Internal => (),
+    };
+    let out = Array::new();
+    for k in all {
+        out.push(&JsValue::from(k.code()));
+        out.push(&JsValue::from_str(k.name()));
+    }
+    out
 }
