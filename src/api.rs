@@ -1,12 +1,12 @@
 //! The public engine: load once, then answer queries from any number of threads.
 
-use crate::config::Config;
-use crate::decode::{self, RunResult};
-use crate::loader::{SafeTensors, Storage};
-use crate::model::{DecoderState, Model, Scratch};
+use crate::container::Storage;
+use crate::generate;
+use crate::model::{self, Network};
+use crate::prompt::tools::normalize_tools;
+use crate::result::RunResult;
 use crate::tokenizer::Tokenizer;
-use crate::tools::{normalize_tools, Tools};
-use crate::{Error, ErrorKind, Result};
+use crate::{Config, Error, ErrorKind, Result};
 use std::path::Path;
 
 /// The longest query (and retrieval text) a call accepts, in UTF-8 bytes: 64 MiB.
@@ -75,13 +75,13 @@ impl RunOptions {
 /// # Ok::<(), needle::Error>(())
 /// ```
 pub struct Engine {
-    model: Model,
+    net: Box<dyn Network>,
     tokenizer: Tokenizer,
 }
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("config", &self.model.cfg).finish_non_exhaustive()
+        f.debug_struct("Engine").field("config", self.net.config()).finish_non_exhaustive()
     }
 }
 
@@ -108,23 +108,13 @@ impl Engine {
     }
 
     fn from_storage(storage: Storage, vocab_text: &str) -> Result<Engine> {
-        let st = SafeTensors::parse(storage)?;
-        let cfg = Config::from_metadata(&st)?;
-        let model = Model::build(&st, cfg)?;
-        let tokenizer = Tokenizer::from_vocab_text(vocab_text)?;
-        if tokenizer.len() != model.cfg.vocab_size {
-            return Err(Error::vocab(format!(
-                "vocabulary has {} pieces but the weights' vocab_size is {}",
-                tokenizer.len(),
-                model.cfg.vocab_size
-            )));
-        }
-        Ok(Engine { model, tokenizer })
+        let model::Loaded { net, tokenizer } = model::load(storage, vocab_text)?;
+        Ok(Engine { net, tokenizer })
     }
 
     /// The model configuration read from the weights' metadata.
     pub fn config(&self) -> &Config {
-        &self.model.cfg
+        self.net.config()
     }
 
     /// The tokenizer built from `vocab.txt`.
@@ -152,20 +142,13 @@ impl Engine {
     {
         check_text("query", query)?;
         let tools = normalize_tools(tools_json)?;
-        let enc_ids = self.encoder_ids(query, &tools);
-        let max_dec = self.model.cfg.max_dec_len;
+        let prompt = self.net.prompt(&self.tokenizer, query, &tools);
+        let max_dec = self.net.max_new_tokens();
         let max_new = opts.max_new_tokens.unwrap_or(DEFAULT_MAX_NEW_TOKENS.min(max_dec)).min(max_dec);
-        let (ids, stop) = decode::generate(
-            &self.model,
-            &self.tokenizer,
-            &enc_ids,
-            &tools.defs,
-            max_new,
-            opts.constrained,
-            &mut on_token,
-        );
-        let (text, calls) = decode::postprocess(&self.tokenizer, &ids, &tools.defs);
-        Ok(RunResult { text, calls, token_ids: ids, encoder_tokens: enc_ids.len(), stop })
+        let (ids, stop) =
+            generate::generate(&*self.net, &self.tokenizer, &prompt, &tools.defs, max_new, opts.constrained, &mut on_token);
+        let (text, calls) = self.net.answer(&self.tokenizer, &ids, &tools.defs);
+        Ok(RunResult { text, calls, token_ids: ids, encoder_tokens: prompt.len(), stop })
     }
 
     /// Sets how many threads one call may use, process-wide: `0` (the default) = the
@@ -231,20 +214,18 @@ impl Engine {
     pub fn encoder_input(&self, query: &str, tools_json: &str) -> Result<Vec<u32>> {
         check_text("query", query)?;
         let tools = normalize_tools(tools_json)?;
-        Ok(self.encoder_ids(query, &tools))
+        Ok(self.net.prompt(&self.tokenizer, query, &tools))
     }
 
-    /// Only the tokens the encoder can keep are made: query and tools each give at most
-    /// `max_enc_len` (the ids are the first ones of the whole texts' encodings).
-    fn encoder_ids(&self, query: &str, tools: &Tools) -> Vec<u32> {
-        let max = self.model.cfg.max_enc_len;
-        let q = self.tokenizer.encode_prefix(query, max);
-        let t = self.tokenizer.encode_prefix(&tools.text, max);
-        decode::encoder_input(&q, &t, max)
+    /// The v1 network for the low-level v1 calls below.
+    fn v1(&self, what: &str) -> Result<&model::v1::Model> {
+        self.net
+            .as_v1()
+            .ok_or_else(|| Error::new(ErrorKind::Unsupported, format!("{what} is available for Needle v1 models only")))
     }
 
     fn check_ids(&self, ids: &[u32]) -> Result<()> {
-        let v = self.model.cfg.vocab_size;
+        let v = self.config().vocab_size;
         if let Some(&bad) = ids.iter().find(|&&i| i as usize >= v) {
             return Err(Error::argument(format!("token id {bad} is out of range (vocab_size {v})")));
         }
@@ -254,27 +235,29 @@ impl Engine {
     /// Final-normed encoder states `[ids.len() × d_model]` for raw encoder ids
     /// (low-level access for verification tools).
     pub fn encoder_states(&self, ids: &[u32]) -> Result<Vec<f32>> {
+        let m = self.v1("encoder_states")?;
         self.check_ids(ids)?;
-        if ids.is_empty() || ids.len() > self.model.cfg.max_enc_len {
+        if ids.is_empty() || ids.len() > m.cfg.max_enc_len {
             return Err(Error::argument(format!(
                 "encoder input must hold 1 to {} ids, got {}",
-                self.model.cfg.max_enc_len,
+                m.cfg.max_enc_len,
                 ids.len()
             )));
         }
-        Ok(self.model.encode(ids, &mut Scratch::default()))
+        Ok(m.encode(ids, &mut model::v1::Scratch::default()))
     }
 
     /// Decoder logits (before any constraint) for each position of `dec_input`
     /// (teacher forcing; `dec_input[0]` is normally EOS = 1), given encoder ids.
     pub fn teacher_forced_logits(&self, enc_ids: &[u32], dec_input: &[u32]) -> Result<Vec<Vec<f32>>> {
+        let m = self.v1("teacher_forced_logits")?;
         self.check_ids(dec_input)?;
-        let mut s = Scratch::default();
+        let mut s = model::v1::Scratch::default();
         let enc = self.encoder_states(enc_ids)?;
-        let mut st = DecoderState::new(&self.model, &enc, enc_ids.len(), dec_input.len(), &mut s);
+        let mut st = model::v1::DecoderState::new(m, &enc, enc_ids.len(), dec_input.len(), &mut s);
         let mut out = Vec::with_capacity(dec_input.len());
         for (pos, &tokn) in dec_input.iter().enumerate() {
-            self.model.decode_step(tokn, pos, &mut st, &mut s);
+            m.decode_step(tokn, pos, &mut st, &mut s);
             out.push(st.logits.clone());
         }
         Ok(out)
@@ -282,7 +265,7 @@ impl Engine {
 
     /// Output width of the contrastive head (0 when the model has none).
     pub fn contrastive_dim(&self) -> usize {
-        self.model.cfg.contrastive_dim
+        self.net.contrastive_dim()
     }
 
     /// L2-normalised retrieval embedding of `text` (spec §2.8). Texts longer than
@@ -290,8 +273,8 @@ impl Engine {
     /// the model has no contrastive head.
     pub fn encode_contrastive(&self, text: &str) -> Result<Vec<f32>> {
         check_text("text", text)?;
-        let ids = self.tokenizer.encode_prefix(text, self.model.cfg.max_enc_len);
-        self.model.contrastive(&ids, &mut Scratch::default()).ok_or_else(|| {
+        let ids = self.tokenizer.encode_prefix(text, self.net.max_prompt_tokens());
+        self.net.contrastive(&ids).ok_or_else(|| {
             Error::new(ErrorKind::Unsupported, "this model has no contrastive head (encode_contrastive, retrieve_tools)")
         })
     }

@@ -35,28 +35,30 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+// The stages, in the order data flows through them (see docs in each module):
+// containers → tokenizer / prompt → model generations → generation loop + constraints
+// → result → API → C ABI. Kernels and threads are leaves that the models call.
+mod container;
+pub mod tokenizer;
+mod prompt;
+mod model;
+mod generate;
+mod result;
 mod api;
-mod config;
-pub mod constrain;
 pub mod ffi;
-mod decode;
 mod error;
 pub mod kernels;
-mod loader;
-mod model;
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-mod simd128;
 mod threads;
-pub mod tokenizer;
-pub mod tools;
 
 pub use api::{Engine, RunOptions, DEFAULT_MAX_NEW_TOKENS, MAX_QUERY_BYTES, MAX_TOOLS_BYTES};
-pub use config::{Activation, Config};
-pub use decode::{parse_calls, RunResult, StopReason, ToolCall};
 pub use error::{Error, ErrorKind, Result};
+pub use generate::constrain;
+pub use model::v1::config::{Activation, Config};
+pub use prompt::tools;
+pub use result::{parse_calls, restore_names, RunResult, StopReason, ToolCall};
+pub use serde_json;
 #[doc(hidden)]
 pub use threads::__simulate_spawn_failure;
-pub use serde_json;
 
 /// The crate version (`CARGO_PKG_VERSION`).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

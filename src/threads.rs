@@ -103,7 +103,7 @@ pub(crate) fn run_parts<T: Send>(items: Vec<T>, work: impl Fn(T) + Sync) {
     };
     std::thread::scope(|sc| {
         for _ in 0..helpers {
-            if FAIL_SPAWNS.with(|c| c.get()) || std::thread::Builder::new().spawn_scoped(sc, &drain).is_err() {
+            if FAIL_SPAWNS.with(|c| c.get()) || std::thread::Builder::new().spawn_scoped(sc, drain).is_err() {
                 break;
             }
         }

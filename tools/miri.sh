@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 rustup component list --toolchain nightly --installed 2>/dev/null | grep -q "^miri" || rustup component add miri rust-src --toolchain nightly
-CARGO_TARGET_DIR=target/miri cargo +nightly miri test --lib -- tools:: constrain:: tokenizer:: decode:: \
+CARGO_TARGET_DIR=target/miri cargo +nightly miri test --lib -- tools:: constrain:: tokenizer:: result:: prompt:: \
   --skip long_input_is_fast --skip nesting_limit_and_deep_input

@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
                 let again = needle::tools::normalize_tools(&tools.text).expect("normalised text parses");
                 assert_eq!(again.text, tools.text);
             }
-            let _ = needle::tools::restore_names(&tools.text, &tools.defs);
+            let _ = needle::restore_names(&tools.text, &tools.defs);
         }
         Err(e) => assert_eq!(e.kind(), needle::ErrorKind::InvalidTools),
     }

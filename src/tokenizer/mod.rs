@@ -25,6 +25,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::{Error, ErrorKind, Result};
 
+mod vocab_txt;
+
 /// Padding id (unused at inference).
 pub const PAD_ID: u32 = 0;
 /// End of sequence: decoder start token and stop token.
@@ -106,6 +108,19 @@ pub struct Tokenizer {
     /// (`a << 32 | b`). Between two characters that form no such pair, no piece can ever
     /// span, so the encoding splits there (see [`Tokenizer::encode_prefix`]).
     joined_pairs: std::collections::HashSet<u64, BuildHasherDefault<PieceHasher>>,
+}
+
+/// What a piece is to the BPE core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PieceKind {
+    /// `<pad>`, `</s>`, `<s>`, `<unk>`: never produced by encoding.
+    Control,
+    /// Matched literally wherever it occurs and never merged further (`<tool_call>`, …).
+    User,
+    /// The byte-fallback piece `<0xHH>` of this byte.
+    Byte(u8),
+    /// An ordinary BPE piece with its merge score.
+    Normal,
 }
 
 /// Many short strings in one buffer (one allocation instead of one per piece).
@@ -215,107 +230,26 @@ impl Ord for Candidate {
 }
 
 impl Tokenizer {
-    /// Parses the contents of `vocab.txt` (see the module docs) and validates it.
-    pub fn from_vocab_text(text: &str) -> Result<Tokenizer> {
-        if text.is_empty() {
-            return Err(vocab_err("vocab is empty".to_string()));
-        }
-        let body = text.strip_suffix('\n').unwrap_or(text);
-        let lines_hint = text.len() / 12 + 8;
-        let mut pieces = Strings::with_capacity(lines_hint, text.len());
-        let mut scores: Vec<f32> = Vec::with_capacity(lines_hint);
-        let mut seen: HashMap<&str, usize, BuildHasherDefault<PieceHasher>> =
-            HashMap::with_capacity_and_hasher(lines_hint, Default::default());
-        for (idx, raw_line) in body.split('\n').enumerate() {
-            let line_no = idx + 1;
-            let line = raw_line.strip_suffix('\r').unwrap_or(raw_line);
-            if line.is_empty() {
-                return Err(vocab_err(format!(
-                    "vocab line {line_no} (id {idx}) is empty"
-                )));
-            }
-            let Some((piece, score_text)) = line.split_once('\t') else {
-                return Err(vocab_err(format!(
-                    "vocab line {line_no} (id {idx}) has no TAB between piece and score"
-                )));
-            };
-            if piece.is_empty() {
-                return Err(vocab_err(format!(
-                    "vocab line {line_no} (id {idx}) has an empty piece"
-                )));
-            }
-            let score_trim = score_text.trim();
-            let score: f32 = match score_trim.parse::<f32>() {
-                Ok(s) if s.is_finite() => s,
-                Ok(_) => {
-                    return Err(vocab_err(format!(
-                        "vocab line {line_no} (id {idx}): score {score_trim:?} is not finite"
-                    )))
-                }
-                Err(_) => {
-                    return Err(vocab_err(format!(
-                        "vocab line {line_no} (id {idx}): score {score_trim:?} is not a number"
-                    )))
-                }
-            };
-            if let Some(&first) = seen.get(piece) {
-                return Err(vocab_err(format!(
-                    "vocab piece {piece:?} is duplicated on lines {} and {line_no}",
-                    first + 1
-                )));
-            }
-            seen.insert(piece, idx);
-            pieces.push(piece);
-            scores.push(score);
-        }
-        if pieces.len() < SPECIAL_PIECES.len() {
-            return Err(vocab_err(format!(
-                "vocab has {} lines, at least {} are required (the special pieces)",
-                pieces.len(),
-                SPECIAL_PIECES.len()
-            )));
-        }
-        if u32::try_from(pieces.len()).is_err() {
-            return Err(vocab_err(format!(
-                "vocab has too many lines ({})",
-                pieces.len()
-            )));
-        }
-        for (id, want) in SPECIAL_PIECES.iter().enumerate() {
-            if pieces.get(id) != Some(*want) {
-                return Err(vocab_err(format!(
-                    "vocab line {} (id {id}) must be {want:?}, found {:?}",
-                    id + 1,
-                    pieces.get(id).unwrap_or("")
-                )));
-            }
-        }
-        drop(seen);
-
-        // Piece classes (spec §1.6): user-defined = non-byte pieces from id 4 up to the first byte
-        // piece; normal = non-byte pieces after it. Without byte pieces only ids 4 and 5 are
-        // user-defined.
-        let first_byte = pieces
-            .iter()
-            .enumerate()
-            .skip(TOOL_CALL_ID as usize)
-            .find(|(_, p)| byte_piece_value(p).is_some())
-            .map(|(i, _)| i);
-        let user_end = first_byte.unwrap_or(TOOLS_ID as usize + 1);
-
+    /// The BPE core's constructor, shared by every vocabulary source: the pieces in id
+    /// order, their scores and their kinds, already validated by the source.
+    fn from_table(pieces: Strings, scores: Vec<f32>, kinds: Vec<PieceKind>) -> Tokenizer {
         let mut merge = PieceMap::with_capacity_and_hasher(pieces.len(), Default::default());
         let mut user_symbols = Vec::new();
         let mut user_first_byte = [false; 256];
         let mut byte_ids = [UNK_ID; 256];
         let mut max_piece_len = 0usize;
-        for (id, piece) in pieces.iter().enumerate().skip(TOOL_CALL_ID as usize) {
-            if let Some(b) = byte_piece_value(piece) {
-                byte_ids[b as usize] = id as u32;
-                continue;
-            }
-            if id < user_end {
-                user_symbols.push(piece.to_string());
-                user_first_byte[piece.as_bytes()[0] as usize] = true;
+        for ((id, piece), kind) in pieces.iter().enumerate().zip(&kinds) {
+            match *kind {
+                PieceKind::Control => continue,
+                PieceKind::Byte(b) => {
+                    byte_ids[b as usize] = id as u32;
+                    continue;
+                }
+                PieceKind::User => {
+                    user_symbols.push(piece.to_string());
+                    user_first_byte[piece.as_bytes()[0] as usize] = true;
+                }
+                PieceKind::Normal => {}
             }
             // Fold -0.0 into 0.0 so comparisons behave like C++ `<` on floats.
             let score = scores[id] + 0.0;
@@ -341,7 +275,7 @@ impl Tokenizer {
                 texts.push(p);
             }
         }
-        Ok(Tokenizer {
+        Tokenizer {
             pieces,
             texts,
             scores,
@@ -352,7 +286,7 @@ impl Tokenizer {
             max_piece_len,
             max_user_len,
             joined_pairs,
-        })
+        }
     }
 
     /// Number of pieces (lines of `vocab.txt`).

@@ -4,6 +4,8 @@
 //! taken by value, and tensors are described by byte ranges into that storage. Every
 //! header field is validated before anything is allocated from it.
 
+use super::Storage;
+use crate::kernels::{bf16_to_f32, f16_to_f32};
 use crate::{Error, Result};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -11,25 +13,6 @@ use std::sync::Arc;
 
 /// Largest header accepted (the published header is ~30 KB).
 const MAX_HEADER_LEN: u64 = 64 << 20;
-
-/// Where the bytes of a weights file live.
-pub(crate) enum Storage {
-    /// Bytes owned by the engine (from `Engine::from_bytes`).
-    Owned(Vec<u8>),
-    /// A read-only memory map of the file (from `Engine::load`).
-    #[cfg(not(target_arch = "wasm32"))]
-    Mapped(memmap2::Mmap),
-}
-
-impl Storage {
-    pub(crate) fn bytes(&self) -> &[u8] {
-        match self {
-            Storage::Owned(v) => v,
-            #[cfg(not(target_arch = "wasm32"))]
-            Storage::Mapped(m) => m,
-        }
-    }
-}
 
 /// Element types that may appear in the tensor table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -305,33 +288,6 @@ fn parse_entry(name: &str, entry: &Value, data_len: u64, data_start: usize) -> R
         start: data_start + start as usize,
         len: (end - start) as usize,
     })
-}
-
-/// Widens a little-endian IEEE binary16 value exactly.
-pub(crate) fn f16_to_f32(h: u16) -> f32 {
-    let sign = ((h >> 15) as u32) << 31;
-    let exp = ((h >> 10) & 0x1f) as u32;
-    let mant = (h & 0x3ff) as u32;
-    let bits = if exp == 0 {
-        if mant == 0 {
-            sign
-        } else {
-            // Subnormal: mant * 2^-24, exact in f32.
-            let v = mant as f32 * (1.0 / 16_777_216.0);
-            return if sign != 0 { -v } else { v };
-        }
-    } else if exp == 0x1f {
-        sign | 0x7f80_0000 | (mant << 13)
-    } else {
-        sign | ((exp + 112) << 23) | (mant << 13)
-    };
-    f32::from_bits(bits)
-}
-
-/// Widens a bfloat16 bit pattern exactly.
-#[inline(always)]
-pub(crate) fn bf16_to_f32(b: u16) -> f32 {
-    f32::from_bits((b as u32) << 16)
 }
 
 /// Reads a float tensor (F32, BF16 or F16) into a vector, converting exactly.

@@ -1,6 +1,6 @@
 //! The model configuration, read from the weights file's `__metadata__`.
 
-use crate::loader::SafeTensors;
+use crate::container::safetensors::SafeTensors;
 use crate::{Error, Result};
 
 /// Activation of the optional feed-forward blocks.

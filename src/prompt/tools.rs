@@ -5,7 +5,6 @@
 //! the text fed to the encoder: the same document with each tool's name replaced by its
 //! [`snake_case`] form, re-serialised like Python's
 //! `json.dumps(obj, separators=(",", ":"), ensure_ascii=True)` (see [`write_py_json`]).
-//! [`restore_names`] maps snake names in generated text back to the caller's names.
 
 use serde_json::{Map, Number, Value};
 
@@ -688,100 +687,6 @@ pub fn normalize_tools(tools_json: &str) -> Result<Tools> {
     Ok(Tools { defs, text })
 }
 
-// ---------------------------------------------------------------------------------------------
-// restore_names
-// ---------------------------------------------------------------------------------------------
-
-/// Appends `name` escaped so that it is valid inside a JSON string literal (`"`, `\` and control
-/// characters escaped; everything else raw).
-fn push_json_string_body(name: &str, out: &mut String) {
-    for c in name.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-}
-
-/// Spec §6 step 3: maps snake names back to the caller's names in every `"name"` value.
-///
-/// Renames are the defs whose `name != snake`, stably sorted by snake byte length (longest first).
-/// The text is scanned for every `"name"` byte pattern; ASCII whitespace, a `:` if present and
-/// ASCII whitespace are skipped (the whitespace is not copied); if a `"` follows, the value up to the
-/// next unescaped `"` is read and, if it equals a snake name (first match), replaced by the original
-/// name (escaped as needed to stay valid JSON). Everything else is copied byte for byte. Without
-/// renames the text is returned unchanged.
-pub fn restore_names(text: &str, defs: &[ToolDef]) -> String {
-    let mut renames: Vec<(&str, &str)> = defs
-        .iter()
-        .filter(|d| d.name != d.snake)
-        .map(|d| (d.snake.as_str(), d.name.as_str()))
-        .collect();
-    if renames.is_empty() {
-        return text.to_string();
-    }
-    renames.sort_by_key(|(snake, _)| std::cmp::Reverse(snake.len()));
-
-    const PAT: &[u8] = b"\"name\"";
-    let b = text.as_bytes();
-    let n = b.len();
-    let mut out = String::with_capacity(text.len() + 16);
-    let mut flushed = 0usize; // bytes of `text` before this index are already in `out`
-    let mut i = 0usize;
-    while i + PAT.len() <= n {
-        if b[i] != b'"' || &b[i..i + PAT.len()] != PAT {
-            i += 1;
-            continue;
-        }
-        // All positions used to slice `text` below sit next to ASCII bytes, so they are char
-        // boundaries; `get` keeps this panic-free regardless.
-        out.push_str(text.get(flushed..i).unwrap_or(""));
-        out.push_str("\"name\"");
-        let mut j = i + PAT.len();
-        while j < n && b[j].is_ascii_whitespace() {
-            j += 1;
-        }
-        if j < n && b[j] == b':' {
-            out.push(':');
-            j += 1;
-        }
-        while j < n && b[j].is_ascii_whitespace() {
-            j += 1;
-        }
-        if j < n && b[j] == b'"' {
-            out.push('"');
-            j += 1;
-            let start = j;
-            while j < n && b[j] != b'"' {
-                j += if b[j] == b'\\' { 2 } else { 1 };
-            }
-            let end = j.min(n);
-            let value = text.get(start..end).unwrap_or("");
-            match renames.iter().find(|(snake, _)| *snake == value) {
-                Some((_, orig)) => push_json_string_body(orig, &mut out),
-                None => out.push_str(value),
-            }
-            if j < n {
-                out.push('"');
-                j += 1;
-            }
-            i = j.min(n);
-        } else {
-            i = j;
-        }
-        flushed = i;
-    }
-    out.push_str(text.get(flushed..).unwrap_or(""));
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -963,72 +868,5 @@ mod tests {
         assert!(err(&deep).contains("nesting"));
         let deep_obj = "{\"a\":".repeat(100_000);
         assert!(err(&deep_obj).contains("nesting"));
-    }
-
-    fn defs(pairs: &[(&str, &str)]) -> Vec<ToolDef> {
-        pairs
-            .iter()
-            .map(|(n, s)| ToolDef {
-                name: n.to_string(),
-                snake: s.to_string(),
-                params: vec![],
-            })
-            .collect()
-    }
-
-    #[test]
-    fn restore_names_rules() {
-        let d = defs(&[
-            ("getWeather", "get_weather"),
-            ("get_time", "get_time"),
-            ("getWeatherNow", "get_weather_now"),
-        ]);
-        assert_eq!(
-            restore_names(
-                r#" [{"name":"get_weather","arguments":{"name":"get_weather_now"}}]"#,
-                &d
-            ),
-            r#" [{"name":"getWeather","arguments":{"name":"getWeatherNow"}}]"#
-        );
-        // Whitespace after "name" and ':' is dropped; other values are untouched.
-        assert_eq!(
-            restore_names(r#"{"name" :  "get_weather"}"#, &d),
-            r#"{"name":"getWeather"}"#
-        );
-        assert_eq!(
-            restore_names(r#"{"name" : "get_time"}"#, &d),
-            r#"{"name":"get_time"}"#
-        );
-        assert_eq!(
-            restore_names(r#"{"x":"get_weather"}"#, &d),
-            r#"{"x":"get_weather"}"#
-        );
-        assert_eq!(
-            restore_names(r#"{"name":"get_weather"#, &d),
-            r#"{"name":"getWeather"#
-        );
-        assert_eq!(
-            restore_names(r#"{"name":"a\"b","name":"get_weather"}"#, &d),
-            r#"{"name":"a\"b","name":"getWeather"}"#
-        );
-        assert_eq!(restore_names(r#"{"name":"x\"#, &d), r#"{"name":"x\"#);
-        assert_eq!(restore_names(r#""name""name":"#, &d), r#""name""name":"#);
-        // Nothing to rename: unchanged, even with whitespace.
-        let same = defs(&[("get_time", "get_time")]);
-        assert_eq!(
-            restore_names(r#"{"name" : "get_time"}"#, &same),
-            r#"{"name" : "get_time"}"#
-        );
-        // Originals needing escapes stay valid JSON.
-        let q = defs(&[("my \"tool\"\\\n", "my_tool")]);
-        assert_eq!(
-            restore_names(r#"[{"name":"my_tool"}]"#, &q),
-            r#"[{"name":"my \"tool\"\\\n"}]"#
-        );
-        // Non-ASCII text around is preserved.
-        assert_eq!(
-            restore_names("é\"name\":\"get_weather\"😀", &d),
-            "é\"name\":\"getWeather\"😀"
-        );
     }
 }

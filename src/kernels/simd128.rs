@@ -157,7 +157,7 @@ pub(crate) fn lm_head(z: &[f32], emb: &[u8], logits: &mut [f32]) {
         .collect();
     let mut v0 = 0;
     for outs in logits.chunks_mut(V) {
-        let rows = crate::kernels::emb_rows::<V>(emb, d, v0, outs.len());
+        let rows = super::emb_rows::<V>(emb, d, v0, outs.len());
         let mut acc = [[f32x4_splat(0.0); 4]; V];
         for c in 0..chunks {
             for i in 0..V {
@@ -186,7 +186,7 @@ pub(crate) fn lm_head(z: &[f32], emb: &[u8], logits: &mut [f32]) {
                 s += l;
             }
             for j in chunks * W..d {
-                let e = crate::loader::bf16_to_f32(u16::from_le_bytes([rows[i][2 * j], rows[i][2 * j + 1]]));
+                let e = super::bf16_to_f32(u16::from_le_bytes([rows[i][2 * j], rows[i][2 * j + 1]]));
                 s += z[j] * e;
             }
             *out = s;
@@ -200,7 +200,7 @@ pub(crate) fn lm_head(z: &[f32], emb: &[u8], logits: &mut [f32]) {
 /// accumulated in `r` order, exactly as the portable micro-kernel does.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn panel_rows(a: &[f32], lda: usize, rows: usize, k: usize, panel: &[f32], c: &mut [f32], ldc: usize, width: usize, alpha: f32) {
-    use crate::kernels::NC;
+    use super::NC;
     const R: usize = 2;
     assert!(panel.len() >= k * NC && width <= NC);
     if rows == 0 {
@@ -248,7 +248,7 @@ pub(crate) fn panel_rows(a: &[f32], lda: usize, rows: usize, k: usize, panel: &[
 /// `out`): `panel[r][c] = nibble · scale`, the single multiply of the portable `fill_panel`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn fill_panel(inf: usize, out: usize, gs: usize, bytes: &[u8], sb: &[u8], c0: usize, panel: &mut [f32]) {
-    use crate::kernels::NC;
+    use super::NC;
     const _: () = assert!(NC == 32);
     let width = NC.min(out - c0);
     let pairs = inf.div_ceil(2);

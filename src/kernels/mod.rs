@@ -6,7 +6,35 @@
 
 #![allow(clippy::needless_range_loop)]
 
-use crate::loader::bf16_to_f32;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd128;
+
+/// Widens a little-endian IEEE binary16 value exactly.
+pub fn f16_to_f32(h: u16) -> f32 {
+    let sign = ((h >> 15) as u32) << 31;
+    let exp = ((h >> 10) & 0x1f) as u32;
+    let mant = (h & 0x3ff) as u32;
+    let bits = if exp == 0 {
+        if mant == 0 {
+            sign
+        } else {
+            // Subnormal: mant * 2^-24, exact in f32.
+            let v = mant as f32 * (1.0 / 16_777_216.0);
+            return if sign != 0 { -v } else { v };
+        }
+    } else if exp == 0x1f {
+        sign | 0x7f80_0000 | (mant << 13)
+    } else {
+        sign | ((exp + 112) << 23) | (mant << 13)
+    };
+    f32::from_bits(bits)
+}
+
+/// Widens a bfloat16 bit pattern exactly.
+#[inline(always)]
+pub fn bf16_to_f32(b: u16) -> f32 {
+    f32::from_bits((b as u32) << 16)
+}
 
 /// A packed INT4 projection `y = x · Ŵ`, `Ŵ[r,o] = q[r,o] · scale[r / gs, o]`.
 #[derive(Debug, Clone)]
@@ -113,7 +141,7 @@ fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
 #[inline(always)]
 fn fill_panel(q: &QMatrix, bytes: &[u8], sb: &[u8], c0: usize, panel: &mut [f32]) {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    crate::simd128::fill_panel(q.in_feat, q.out_feat, q.gs, bytes, sb, c0, panel);
+    simd128::fill_panel(q.in_feat, q.out_feat, q.gs, bytes, sb, c0, panel);
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     fill_panel_portable(q, bytes, sb, c0, panel);
 }
@@ -204,7 +232,7 @@ fn panel_rows<const FMA: bool, const MRX: usize>(
 ) {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     if !FMA {
-        return crate::simd128::panel_rows(a, lda, rows, k, panel, c, ldc, width, alpha);
+        return simd128::panel_rows(a, lda, rows, k, panel, c, ldc, width, alpha);
     }
     let mut l = 0;
     while l < rows {
@@ -482,7 +510,7 @@ pub(crate) fn gemv_cols(x: &[f32], q: &QMatrix, data: &[u8], y: &mut [f32], c_lo
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         _ => {
             let (b, sb) = q.parts(data);
-            crate::simd128::gemv_row(x, q.in_feat, q.out_feat, q.gs, b, sb, y, c_lo, c_hi)
+            simd128::gemv_row(x, q.in_feat, q.out_feat, q.gs, b, sb, y, c_lo, c_hi)
         }
         #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
         _ => gemv_cols_body::<false>(x, q, data, y, c_lo, c_hi),
@@ -513,7 +541,7 @@ pub(crate) fn gemm_i4(
             let (inf, out) = (q.in_feat, q.out_feat);
             for r in 0..rows {
                 let yr = &mut y[r * out..(r + 1) * out];
-                crate::simd128::gemv_row(&x[r * inf..(r + 1) * inf], inf, out, q.gs, b, sb, yr, 0, out);
+                simd128::gemv_row(&x[r * inf..(r + 1) * inf], inf, out, q.gs, b, sb, yr, 0, out);
             }
         }
         #[cfg(target_arch = "aarch64")]
@@ -599,7 +627,7 @@ pub(crate) fn lm_head(z: &[f32], emb: &[u8], logits: &mut [f32]) {
         #[cfg(target_arch = "aarch64")]
         Isa::Neon => lm_head_body::<true>(z, emb, logits),
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        _ => crate::simd128::lm_head(z, emb, logits),
+        _ => simd128::lm_head(z, emb, logits),
         #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
         _ => lm_head_body::<false>(z, emb, logits),
     }

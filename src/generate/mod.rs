@@ -1,0 +1,57 @@
+//! The generation loop: greedy decoding over any model generation (through
+//! [`Network`]/[`Decoding`]), optionally constrained, with streaming (spec A5–A7).
+
+pub mod constrain;
+
+use crate::model::Network;
+use crate::prompt::tools::ToolDef;
+use crate::result::StopReason;
+use crate::tokenizer::Tokenizer;
+use constrain::{argmax, ConstrainedDecoder};
+
+/// Greedy generation from the prompt ids `prompt` (for v1, the encoder input). The
+/// constraint, when on, keeps tool names and argument keys to `defs`; `on_token` sees
+/// every generated token and stops generation by returning `false`.
+pub(crate) fn generate(
+    net: &dyn Network,
+    tok: &Tokenizer,
+    prompt: &[u32],
+    defs: &[ToolDef],
+    max_new: usize,
+    constrained: bool,
+    on_token: &mut dyn FnMut(u32, &str) -> bool,
+) -> (Vec<u32>, StopReason) {
+    let mut out = Vec::new();
+    if prompt.is_empty() {
+        return (out, StopReason::Eos);
+    }
+    if max_new == 0 {
+        return (out, StopReason::MaxTokens);
+    }
+    let mut session = net.start(prompt, max_new);
+    let mut cd = constrained
+        .then(|| ConstrainedDecoder::new(defs.iter().map(|d| (d.snake.as_str(), &d.params[..]))));
+    let n_pieces = tok.len();
+    let text_of = |id: usize| (id < n_pieces).then(|| tok.piece_text(id as u32).as_bytes());
+    for step in 0..max_new {
+        let logits = session.logits();
+        let next = match &cd {
+            Some(c) => c.choose(logits, text_of),
+            None => argmax(logits),
+        };
+        if let Some(stop) = net.stop_reason(next) {
+            return (out, stop);
+        }
+        out.push(next);
+        if let Some(c) = cd.as_mut() {
+            c.update(tok.piece_text(next).as_bytes());
+        }
+        if !on_token(next, tok.piece_text(next)) {
+            return (out, StopReason::Callback);
+        }
+        if step + 1 < max_new {
+            session.push(next);
+        }
+    }
+    (out, StopReason::MaxTokens)
+}
