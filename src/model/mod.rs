@@ -8,6 +8,7 @@
 //! Adding a generation means one new folder and one arm in [`load`].
 
 pub(crate) mod v1;
+pub(crate) mod v3;
 
 use crate::container::{self, Format, Storage};
 use crate::prompt::tools::{ToolDef, Tools};
