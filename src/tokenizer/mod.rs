@@ -1,4 +1,12 @@
-//! SentencePiece-compatible BPE tokenizer rebuilt from `vocab.txt` (spec Part A, A2; Part B §1.6, §3).
+//! SentencePiece-compatible BPE tokenizer: one BPE core fed by two sources (v1 spec Part A, A2;
+//! v2/v3 spec Part A, A3; Part B4).
+//!
+//! * `vocab.txt` (Needle v1, [`Tokenizer::from_vocab_text`], `vocab_txt.rs`);
+//! * the RAW tokenizer blob of a v2/v3 `.cact` file ([`Tokenizer::from_cact_blob`], `cact_blob.rs`):
+//!   pieces, scores and types as the exporter recorded them, `add_dummy_prefix` and
+//!   `byte_fallback` from its header, `remove_extra_whitespaces` false.
+//!
+//! The sources differ only in their [`Options`]; the algorithm is the same.
 //!
 //! `vocab.txt` has one line per id: `piece<TAB>score`. Ids 0..5 are the fixed specials
 //! (`<pad>`, `</s>`, `<s>`, `<unk>`, `<tool_call>`, `<tools>`). The pieces between id 4 and the first
@@ -6,25 +14,34 @@
 //! after the first byte piece is a normal BPE piece with its merge score.
 //!
 //! [`Tokenizer::encode`] reproduces what the `sentencepiece` library returns for a BPE model trained
-//! with the upstream options (identity normalisation, `add_dummy_prefix`, `remove_extra_whitespaces`,
-//! `byte_fallback`, user-defined symbols):
+//! with identity normalisation and the recorded options (`add_dummy_prefix`,
+//! `remove_extra_whitespaces`, `byte_fallback`, user-defined symbols):
 //!
-//! 1. Normalisation: leading ASCII spaces are dropped, runs of ASCII spaces collapse into one, every
-//!    space becomes `▁` (U+2581), a `▁` is prefixed (unless nothing is left), and trailing `▁`s are
-//!    removed (including ones written literally in the text). Other whitespace (`\t`, `\n`, `\r`,
-//!    U+3000, …) is kept as ordinary characters. User-defined symbols are copied untouched.
+//! 1. Normalisation with `remove_extra_whitespaces` (v1): leading ASCII spaces are dropped, runs of
+//!    ASCII spaces collapse into one, every space becomes `▁` (U+2581), a `▁` is prefixed (unless
+//!    nothing is left), and trailing `▁`s are removed (including ones written literally in the
+//!    text). Without it (v2/v3): every space becomes `▁` and nothing else changes (runs, leading
+//!    and trailing spaces are kept); a `▁` is prefixed when `add_dummy_prefix` is set and the text
+//!    is not empty. Other whitespace (`\t`, `\n`, `\r`, NBSP, U+3000, …) is kept as ordinary
+//!    characters in both. User-defined symbols are copied untouched.
 //! 2. Segmentation: user-defined symbols found literally (longest match) become single frozen
 //!    symbols that never merge; every other character is one symbol.
 //! 3. BPE: repeatedly merge the adjacent pair whose concatenation is a normal or user-defined piece
 //!    with the highest score (ties: leftmost pair), using a priority queue over a linked list.
-//! 4. Symbols that are pieces give their id; any other symbol is emitted as one byte piece per UTF-8
-//!    byte (`<0xHH>`), or [`UNK_ID`] when that byte piece is missing.
+//! 4. Symbols that are pieces give their id; with `byte_fallback` any other symbol is emitted as one
+//!    byte piece per UTF-8 byte (`<0xHH>`), or the unknown id when that byte piece is missing;
+//!    without it, a run of such symbols gives one unknown id (as `sentencepiece` merges runs of
+//!    unknown pieces).
+//!
+//! [`Tokenizer::decode`] is v1's piece-text concatenation for `vocab.txt`, and `sentencepiece`'s
+//! `Decode` for a blob (byte pieces back to UTF-8, see [`Tokenizer::decode`]).
 
 use std::collections::{BinaryHeap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::{Error, ErrorKind, Result};
 
+mod cact_blob;
 mod vocab_txt;
 
 /// Padding id (unused at inference).
@@ -83,7 +100,51 @@ impl Hasher for PieceHasher {
 
 type PieceMap = HashMap<Box<str>, (u32, f32), BuildHasherDefault<PieceHasher>>;
 
-/// An immutable tokenizer built from `vocab.txt`. Safe to share between threads.
+/// How a source's model encodes and decodes: the options a SentencePiece model records that
+/// the BPE core follows (normalisation is always the identity).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Prefix a `▁` to every non-empty text.
+    pub add_dummy_prefix: bool,
+    /// Drop leading spaces, collapse runs of spaces and drop trailing `▁`s (v1); otherwise every
+    /// space is kept as a `▁`.
+    pub remove_extra_whitespaces: bool,
+    /// Spell symbols that are not pieces as byte pieces (otherwise: one unknown id per run).
+    pub byte_fallback: bool,
+    /// Decode as `sentencepiece` does (byte pieces to UTF-8); otherwise v1's piece text.
+    pub sentencepiece_decode: bool,
+}
+
+impl Options {
+    /// Needle v1's `vocab.txt` model.
+    pub const V1: Options = Options {
+        add_dummy_prefix: true,
+        remove_extra_whitespaces: true,
+        byte_fallback: true,
+        sentencepiece_decode: false,
+    };
+}
+
+/// The ids of the special pieces a model names (v1: the constants [`PAD_ID`] … [`UNK_ID`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpecialIds {
+    /// Padding.
+    pub pad: u32,
+    /// End of sequence.
+    pub eos: u32,
+    /// Beginning of sequence.
+    pub bos: u32,
+    /// Unknown piece.
+    pub unk: u32,
+}
+
+impl SpecialIds {
+    /// Needle v1's fixed ids.
+    pub const V1: SpecialIds = SpecialIds { pad: PAD_ID, eos: EOS_ID, bos: BOS_ID, unk: UNK_ID };
+}
+
+/// An immutable tokenizer built from `vocab.txt` (v1) or a `.cact` tokenizer blob (v2/v3).
+/// Safe to share between threads.
 #[derive(Debug, Clone)]
 pub struct Tokenizer {
     /// Raw pieces, concatenated; piece `id` is `pieces[ends[id-1]..ends[id]]`.
@@ -108,13 +169,21 @@ pub struct Tokenizer {
     /// (`a << 32 | b`). Between two characters that form no such pair, no piece can ever
     /// span, so the encoding splits there (see [`Tokenizer::encode_prefix`]).
     joined_pairs: std::collections::HashSet<u64, BuildHasherDefault<PieceHasher>>,
+    /// What each id is.
+    kinds: Vec<PieceKind>,
+    /// The source's options.
+    opts: Options,
+    /// The source's special ids.
+    specials: SpecialIds,
 }
 
 /// What a piece is to the BPE core.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PieceKind {
-    /// `<pad>`, `</s>`, `<s>`, `<unk>`: never produced by encoding.
+    /// `<pad>`, `</s>`, `<s>` (and v1's `<unk>`): never produced by encoding, decoded to nothing.
     Control,
+    /// A blob's `<unk>`: produced by encoding only without byte fallback; decoded as ` ⁇ `.
+    Unknown,
     /// Matched literally wherever it occurs and never merged further (`<tool_call>`, …).
     User,
     /// The byte-fallback piece `<0xHH>` of this byte.
@@ -179,6 +248,27 @@ fn byte_piece_value(piece: &str) -> Option<u8> {
     Some(hex(b[3])? * 16 + hex(b[4])?)
 }
 
+/// Appends a run of byte pieces as `sentencepiece` decodes it: every valid UTF-8 character
+/// as itself, every other byte as one U+FFFD. Empties `bytes`.
+fn flush_bytes(bytes: &mut Vec<u8>, out: &mut String) {
+    let mut rest: &[u8] = bytes;
+    while !rest.is_empty() {
+        match std::str::from_utf8(rest) {
+            Ok(s) => {
+                out.push_str(s);
+                break;
+            }
+            Err(e) => {
+                let (good, bad) = rest.split_at(e.valid_up_to());
+                out.push_str(std::str::from_utf8(good).unwrap_or(""));
+                out.push('\u{FFFD}');
+                rest = bad.get(1..).unwrap_or(&[]);
+            }
+        }
+    }
+    bytes.clear();
+}
+
 /// Key of the character pair `a b` in `Tokenizer::joined_pairs`.
 fn pair_key(a: char, b: char) -> u64 {
     (a as u64) << 32 | b as u64
@@ -230,24 +320,39 @@ impl Ord for Candidate {
 }
 
 impl Tokenizer {
-    /// The BPE core's constructor, shared by every vocabulary source: the pieces in id
-    /// order, their scores and their kinds, already validated by the source.
+    /// The BPE core's constructor with v1's options and special ids ([`Options::V1`],
+    /// [`SpecialIds::V1`]): the pieces in id order, their scores and their kinds, already
+    /// validated by the source.
     fn from_table(pieces: Strings, scores: Vec<f32>, kinds: Vec<PieceKind>) -> Tokenizer {
+        Tokenizer::from_table_with(pieces, scores, kinds, Options::V1, SpecialIds::V1)
+    }
+
+    /// The BPE core's constructor, shared by every vocabulary source: the pieces in id
+    /// order, their scores and their kinds, already validated by the source (one kind and
+    /// one score per piece, special ids in range), and the source's options.
+    fn from_table_with(
+        pieces: Strings,
+        scores: Vec<f32>,
+        kinds: Vec<PieceKind>,
+        opts: Options,
+        specials: SpecialIds,
+    ) -> Tokenizer {
         let mut merge = PieceMap::with_capacity_and_hasher(pieces.len(), Default::default());
         let mut user_symbols = Vec::new();
         let mut user_first_byte = [false; 256];
-        let mut byte_ids = [UNK_ID; 256];
+        let mut byte_ids = [specials.unk; 256];
         let mut max_piece_len = 0usize;
         for ((id, piece), kind) in pieces.iter().enumerate().zip(&kinds) {
             match *kind {
-                PieceKind::Control => continue,
+                PieceKind::Control | PieceKind::Unknown => continue,
                 PieceKind::Byte(b) => {
                     byte_ids[b as usize] = id as u32;
                     continue;
                 }
                 PieceKind::User => {
+                    let Some(&first) = piece.as_bytes().first() else { continue };
                     user_symbols.push(piece.to_string());
-                    user_first_byte[piece.as_bytes()[0] as usize] = true;
+                    user_first_byte[first as usize] = true;
                 }
                 PieceKind::Normal => {}
             }
@@ -286,10 +391,39 @@ impl Tokenizer {
             max_piece_len,
             max_user_len,
             joined_pairs,
+            kinds,
+            opts,
+            specials,
         }
     }
 
-    /// Number of pieces (lines of `vocab.txt`).
+    /// The options this tokenizer encodes and decodes with.
+    pub fn options(&self) -> Options {
+        self.opts
+    }
+
+    /// The special ids (pad, EOS, BOS, unknown) of the model.
+    pub fn special_ids(&self) -> SpecialIds {
+        self.specials
+    }
+
+    /// The id of the piece spelled exactly `piece` (any kind), or `None`.
+    pub fn piece_id(&self, piece: &str) -> Option<u32> {
+        if let Some(&(id, _)) = self.merge.0.get(piece) {
+            return Some(id);
+        }
+        self.pieces.iter().position(|p| p == piece).map(|i| i as u32)
+    }
+
+    /// The byte a byte piece (`<0xHH>`) stands for, or `None` for any other id.
+    pub fn byte_value(&self, id: u32) -> Option<u8> {
+        match self.kinds.get(id as usize) {
+            Some(PieceKind::Byte(b)) => Some(*b),
+            _ => None,
+        }
+    }
+
+    /// Number of pieces (lines of `vocab.txt`, records of a blob).
     pub fn len(&self) -> usize {
         self.pieces.len()
     }
@@ -314,9 +448,21 @@ impl Tokenizer {
         self.scores.get(id as usize).copied()
     }
 
-    /// Concatenates the piece texts of `ids` (ids out of range are skipped) and trims leading
-    /// Unicode whitespace (spec §3.3). Byte pieces stay literal (`<0xE2>`).
+    /// Turns `ids` back into text; ids out of range are skipped.
+    ///
+    /// v1 (`vocab.txt`): concatenates the piece texts and trims leading Unicode whitespace
+    /// (v1 spec §3.3); byte pieces stay literal (`<0xE2>`).
+    ///
+    /// A blob (v2/v3) decodes as `sentencepiece`'s `Decode`: each run of byte pieces becomes the
+    /// UTF-8 it spells, every byte that is not part of a valid character giving one U+FFFD;
+    /// control pieces give nothing; the unknown piece gives ` ⁇ `; any other piece gives its
+    /// surface with `▁` as a space, except that the first piece that is not a control piece
+    /// loses one leading `▁` when `add_dummy_prefix` is set. A `▁` spelled by byte pieces stays
+    /// a `▁`.
     pub fn decode(&self, ids: &[u32]) -> String {
+        if self.opts.sentencepiece_decode {
+            return self.decode_sentencepiece(ids);
+        }
         let mut out = String::new();
         for &id in ids {
             out.push_str(self.piece_text(id));
@@ -327,6 +473,43 @@ impl Tokenizer {
         } else {
             trimmed.to_string()
         }
+    }
+
+    /// `sentencepiece`'s `Decode` (see [`Tokenizer::decode`]).
+    fn decode_sentencepiece(&self, ids: &[u32]) -> String {
+        let mut out = String::new();
+        let mut bytes: Vec<u8> = Vec::new();
+        let mut at_start = true;
+        for &id in ids {
+            let (Some(kind), Some(piece)) = (self.kinds.get(id as usize), self.pieces.get(id as usize)) else {
+                continue;
+            };
+            if let PieceKind::Byte(b) = *kind {
+                bytes.push(b);
+                at_start = false;
+                continue;
+            }
+            flush_bytes(&mut bytes, &mut out);
+            match kind {
+                PieceKind::Control => {}
+                PieceKind::Unknown => {
+                    out.push_str(" \u{2047} ");
+                    at_start = false;
+                }
+                _ => {
+                    let mut p = piece;
+                    if at_start && self.opts.add_dummy_prefix {
+                        p = p.strip_prefix(SPACE_SYMBOL).unwrap_or(p);
+                    }
+                    for c in p.chars() {
+                        out.push(if c == '\u{2581}' { ' ' } else { c });
+                    }
+                    at_start = false;
+                }
+            }
+        }
+        flush_bytes(&mut bytes, &mut out);
+        out
     }
 
     /// Length in bytes of the longest user-defined symbol at the start of `s` (0 if none).
@@ -355,17 +538,37 @@ impl Tokenizer {
     /// SentencePiece normalisation with identity rules (see the module docs).
     fn normalize(&self, text: &str) -> String {
         let mut out = self.normalize_body(text);
-        while let Some(s) = out.strip_suffix(SPACE_SYMBOL) {
-            let l = s.len();
-            out.truncate(l);
+        if self.opts.remove_extra_whitespaces {
+            while let Some(s) = out.strip_suffix(SPACE_SYMBOL) {
+                let l = s.len();
+                out.truncate(l);
+            }
         }
         out
     }
 
     /// [`Tokenizer::normalize`] without removing trailing `▁`s: for a prefix of a text,
     /// this is a prefix of the whole text's normalisation except possibly its last
-    /// `3 × max_user_len` bytes (a user-defined symbol cut off at the end).
+    /// `3 × max_user_len` bytes (a user-defined symbol cut off at the end). Without
+    /// `remove_extra_whitespaces` it is exactly a prefix (each character maps on its own).
     fn normalize_body(&self, text: &str) -> String {
+        if !self.opts.remove_extra_whitespaces {
+            let mut out = String::with_capacity(text.len() + text.len() / 2 + 3);
+            if text.is_empty() {
+                return out;
+            }
+            if self.opts.add_dummy_prefix {
+                out.push_str(SPACE_SYMBOL);
+            }
+            for c in text.chars() {
+                if c == ' ' {
+                    out.push_str(SPACE_SYMBOL);
+                } else {
+                    out.push(c);
+                }
+            }
+            return out;
+        }
         let mut rest = text;
         // Drop leading spaces (units that are exactly " ").
         while rest.starts_with(' ') && self.unit_len(rest) == 1 {
@@ -375,7 +578,9 @@ impl Tokenizer {
         if rest.is_empty() {
             return out;
         }
-        out.push_str(SPACE_SYMBOL);
+        if self.opts.add_dummy_prefix {
+            out.push_str(SPACE_SYMBOL);
+        }
         let mut prev_space = true;
         while !rest.is_empty() {
             let n = self.unit_len(rest).max(1);
@@ -417,6 +622,12 @@ impl Tokenizer {
     /// A text with no split point at all (one character repeated for megabytes, say) is
     /// cut where the encodings of two prefixes, one twice as long as the other, agree on
     /// their first `max_tokens` ids.
+    ///
+    /// With either option set: `remove_extra_whitespaces` removes the whole text's trailing
+    /// `▁`s, so only cuts before the prefix's last non-`▁` character count; without it the
+    /// normalised prefix is exactly a prefix of the whole text's normalisation and any cut
+    /// inside it counts. Without `byte_fallback` a run of unknown symbols gives one id, so a
+    /// split point must not stand between two characters that are not pieces.
     pub fn encode_prefix(&self, text: &str, max_tokens: usize) -> Vec<u32> {
         const FIRST_WINDOW: usize = 1 << 15;
         let mut window = FIRST_WINDOW.max(max_tokens.saturating_mul(16));
@@ -445,7 +656,12 @@ impl Tokenizer {
             while !norm.is_char_boundary(lim) {
                 lim -= 1;
             }
-            let Some((last_content, _)) = norm[..lim].char_indices().rev().find(|&(_, c)| c != '\u{2581}') else {
+            let last_content = if self.opts.remove_extra_whitespaces {
+                norm[..lim].char_indices().rev().find(|&(_, c)| c != '\u{2581}').map(|(i, _)| i)
+            } else {
+                Some(lim).filter(|&l| l > 0)
+            };
+            let Some(last_content) = last_content else {
                 window = window.saturating_mul(2);
                 continue;
             };
@@ -475,12 +691,21 @@ impl Tokenizer {
         let head = &norm[..limit];
         let mut after = norm[limit..].chars().next()?;
         for (i, c) in head.char_indices().rev() {
-            if !self.joined_pairs.contains(&pair_key(c, after)) {
+            if !self.joined_pairs.contains(&pair_key(c, after))
+                && (self.opts.byte_fallback || !(self.is_unknown_char(c) && self.is_unknown_char(after)))
+            {
                 return Some(i + c.len_utf8());
             }
             after = c;
         }
         None
+    }
+
+    /// True when the character `c` alone is not a mergeable piece (it would be unknown if it
+    /// stayed a symbol of its own).
+    fn is_unknown_char(&self, c: char) -> bool {
+        let mut buf = [0u8; 4];
+        !self.merge.0.contains_key(&*c.encode_utf8(&mut buf))
     }
 
     /// Segmentation and BPE merges of normalised text (steps 2–4 of the module docs).
@@ -571,12 +796,24 @@ impl Tokenizer {
 
         let mut ids = Vec::with_capacity(syms.len());
         let mut i = if syms.is_empty() { NONE } else { 0 };
+        let mut prev_unknown = false;
         while i != NONE {
             let s = syms[i];
             let piece = norm.get(s.start..s.end).unwrap_or("");
             match merge.get(piece) {
-                Some(&(id, _)) => ids.push(id),
-                None => ids.extend(piece.bytes().map(|b| self.byte_ids[b as usize])),
+                Some(&(id, _)) => {
+                    ids.push(id);
+                    prev_unknown = false;
+                }
+                None if self.opts.byte_fallback => {
+                    ids.extend(piece.bytes().map(|b| self.byte_ids[b as usize]))
+                }
+                None => {
+                    if !prev_unknown {
+                        ids.push(self.specials.unk);
+                    }
+                    prev_unknown = true;
+                }
             }
             i = s.next;
         }
@@ -730,6 +967,117 @@ mod tests {
         assert!(!ids.is_empty());
         assert!(start.elapsed().as_secs_f64() < 2.0);
         assert_eq!(t.decode(&ids).len(), text.len());
+    }
+
+    /// `tok(normals)` with the v2/v3 options: spaces kept, dummy prefix and byte fallback
+    /// as given, `sentencepiece` decoding, `<unk>` an unknown piece.
+    fn keep(normals: &[&str], add_dummy_prefix: bool, byte_fallback: bool) -> Tokenizer {
+        let mut t = tok(normals);
+        t.opts = Options {
+            add_dummy_prefix,
+            remove_extra_whitespaces: false,
+            byte_fallback,
+            sentencepiece_decode: true,
+        };
+        t.kinds[UNK_ID as usize] = PieceKind::Unknown;
+        t
+    }
+
+    #[test]
+    fn v1_options_are_the_default() {
+        let t = tok(&["a"]);
+        assert_eq!(t.options(), Options::V1);
+        assert_eq!(t.special_ids(), SpecialIds::V1);
+        assert_eq!(t.piece_id("<tools>"), Some(TOOLS_ID));
+        assert_eq!(t.piece_id("<unk>"), Some(UNK_ID));
+        assert_eq!(t.piece_id("zz"), None);
+        assert_eq!(t.byte_value(6 + 0x41), Some(0x41));
+    }
+
+    #[test]
+    fn spaces_are_kept_without_remove_extra_whitespaces() {
+        let t = keep(&["▁", "a", "b", "▁a", "▁b", "▁▁"], true, true);
+        let (sp, a, b, ssp) = (id_of(&t, "▁"), id_of(&t, "a"), id_of(&t, "b"), id_of(&t, "▁▁"));
+        let (sa, sb) = (id_of(&t, "▁a"), id_of(&t, "▁b"));
+        assert_eq!(t.encode(""), Vec::<u32>::new());
+        assert_eq!(t.encode(" "), vec![ssp]);
+        assert_eq!(t.encode("  a"), vec![ssp, sa]);
+        assert_eq!(t.encode("a  "), vec![sa, ssp]);
+        assert_eq!(t.encode("a   b"), vec![sa, ssp, sb]);
+        assert_eq!(t.encode("a▁"), vec![sa, sp]);
+        assert_eq!(t.encode("<tools> "), vec![sp, TOOLS_ID, sp]);
+        let t = keep(&["▁", "a", "b", "▁a", "▁b"], false, true);
+        assert_eq!(t.encode("a b"), vec![id_of(&t, "a"), id_of(&t, "▁b")]);
+        assert_eq!(t.encode(" "), vec![id_of(&t, "▁")]);
+        assert_eq!(pieces(&t, &t.encode("\ta")), ["<0x09>", "a"]);
+        let _ = (a, b);
+    }
+
+    #[test]
+    fn unknown_runs_without_byte_fallback() {
+        let t = keep(&["▁", "a", "▁a"], true, false);
+        let (sp, a, sa) = (id_of(&t, "▁"), id_of(&t, "a"), id_of(&t, "▁a"));
+        assert_eq!(t.encode("é"), vec![sp, UNK_ID]);
+        assert_eq!(t.encode("éé😀x"), vec![sp, UNK_ID]);
+        assert_eq!(t.encode("éaé a"), vec![sp, UNK_ID, a, UNK_ID, sa]);
+        // User-defined symbols break a run.
+        assert_eq!(t.encode("é<tools>é"), vec![sp, UNK_ID, TOOLS_ID, UNK_ID]);
+    }
+
+    #[test]
+    fn sentencepiece_decode_rules() {
+        let t = keep(&["▁", "a", "▁a", "▁▁"], true, true);
+        let (sp, a, sa) = (id_of(&t, "▁"), id_of(&t, "a"), id_of(&t, "▁a"));
+        let byte = |b: u8| 6 + b as u32;
+        assert_eq!(t.decode(&t.encode("a  é ")), "a  é ");
+        // The first piece that is not a control piece loses one leading ▁.
+        assert_eq!(t.decode(&[BOS_ID, sa, sa]), "a a");
+        assert_eq!(t.decode(&[sp, sa]), " a");
+        assert_eq!(t.decode(&[TOOLS_ID, sa]), "<tools> a");
+        assert_eq!(t.decode(&[byte(b'x'), sa]), "x a");
+        assert_eq!(t.decode(&[UNK_ID, a]), " \u{2047} a");
+        assert_eq!(t.decode(&[PAD_ID, EOS_ID, a, 99_999]), "a");
+        // Byte runs: valid characters as themselves, every other byte one U+FFFD; a ▁ spelled
+        // in bytes stays a ▁.
+        assert_eq!(t.decode(&[byte(0xC3), byte(0xA9), a]), "éa");
+        assert_eq!(t.decode(&[a, byte(0xE2), byte(0x96), a, byte(0xFF)]), "a\u{FFFD}\u{FFFD}a\u{FFFD}");
+        assert_eq!(t.decode(&[byte(0xED), byte(0xA0), byte(0x80)]), "\u{FFFD}".repeat(3));
+        assert_eq!(t.decode(&[byte(0xE2), byte(0x96), byte(0x81), a]), "\u{2581}a");
+        assert_eq!(t.decode(&[byte(0xF0), byte(0x9F), byte(0x98), byte(0x80)]), "😀");
+        // Without a dummy prefix nothing is stripped.
+        let t = keep(&["▁", "a", "▁a"], false, true);
+        assert_eq!(t.decode(&[id_of(&t, "▁a")]), " a");
+    }
+
+    /// `encode_prefix(text, n)` equals the first `n` ids of `encode(text)` for texts longer
+    /// than the first window, with every combination of the options.
+    #[test]
+    fn encode_prefix_exact_with_all_options() {
+        let normals = ["▁", "a", "b", "ab", "▁a", "▁ab", "▁▁", "▁▁▁▁", "ba", "é"];
+        let texts = [
+            "ab ".repeat(30_000),
+            " ".repeat(100_000) + "ab",
+            format!("{}ab{}", "a".repeat(70_000), " ".repeat(70_000)),
+            "é😀\u{301}".repeat(30_000),
+            "a😀😀 <tools>".repeat(12_000),
+            "😀".repeat(40_000) + "a",
+            "ab <tool_call>  \t".repeat(10_000) + &" ".repeat(40_000),
+        ];
+        let mut toks = vec![tok(&normals)];
+        for dummy in [true, false] {
+            for fb in [true, false] {
+                toks.push(keep(&normals, dummy, fb));
+            }
+        }
+        for (k, t) in toks.iter().enumerate() {
+            for (i, text) in texts.iter().enumerate() {
+                let full = t.encode(text);
+                for n in [1usize, 3, 1000, 2049, 9000, full.len().saturating_sub(2), full.len() + 1] {
+                    let got = t.encode_prefix(text, n);
+                    assert!(got[..] == full[..n.min(full.len())], "tokenizer {k} text {i} n {n}");
+                }
+            }
+        }
     }
 
     #[test]
