@@ -100,6 +100,10 @@ typedef struct needle_options needle_options;
 // Return `true` to continue, `false` to stop generation after this token.
 typedef bool (*needle_token_callback)(uint32_t token_id, const char *piece, void *user_data);
 
+
+
+
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus

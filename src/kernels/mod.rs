@@ -9,6 +9,8 @@
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd128;
 
+pub mod cq;
+
 /// Widens a little-endian IEEE binary16 value exactly.
 pub fn f16_to_f32(h: u16) -> f32 {
     let sign = ((h >> 15) as u32) << 31;
