@@ -4,7 +4,7 @@ use crate::container::Storage;
 use crate::generate;
 use crate::model::{self, Network};
 use crate::prompt::tools::normalize_tools;
-use crate::result::RunResult;
+use crate::result::{RunResult, StopReason};
 use crate::tokenizer::Tokenizer;
 use crate::{Config, Error, ErrorKind, Result};
 use std::path::Path;
@@ -37,13 +37,16 @@ pub struct RunOptions {
     /// [`DEFAULT_MAX_NEW_TOKENS`] (512). The upper bound is `max_dec_len` (larger values
     /// are clamped to it).
     pub max_new_tokens: Option<usize>,
-    /// Constrain tool names and argument keys to the given tools (default `true`).
+    /// Constrain tool names and argument keys to the given tools (default `true`). For
+    /// v2/v3 models the constraint applies inside the `<tool_call>` block only.
     pub constrained: bool,
+    /// A system prompt (v2/v3: a system turn before the user's; v1 has none and ignores it).
+    pub system: Option<String>,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { max_new_tokens: None, constrained: true }
+        RunOptions { max_new_tokens: None, constrained: true, system: None }
     }
 }
 
@@ -51,6 +54,12 @@ impl RunOptions {
     /// Sets `max_new_tokens`.
     pub fn max_new_tokens(mut self, n: usize) -> Self {
         self.max_new_tokens = Some(n);
+        self
+    }
+
+    /// Sets the system prompt (v2/v3).
+    pub fn system(mut self, text: impl Into<String>) -> Self {
+        self.system = Some(text.into());
         self
     }
 
@@ -93,26 +102,55 @@ impl Engine {
     /// Loads `needle.safetensors` (memory-mapped, not copied) and `vocab.txt`.
     pub fn load(weights: impl AsRef<Path>, vocab: impl AsRef<Path>) -> Result<Engine> {
         let (wp, vp) = (weights.as_ref(), vocab.as_ref());
+        let storage = map_file(wp)?;
+        // A self-contained file with a vocabulary is refused before the vocabulary is read.
+        if crate::container::sniff(storage.bytes())? != crate::container::FileKind::SafeTensors {
+            return Engine::from_storage(storage, Some(""));
+        }
         let vocab_bytes = std::fs::read(vp).map_err(|e| io_error("vocabulary", vp, e))?;
         let vocab_text = String::from_utf8(vocab_bytes).map_err(|e| {
             Error::vocab(format!("'{}' is not valid UTF-8: {}", vp.display(), e.utf8_error()))
         })?;
-        let storage = map_file(wp)?;
-        Engine::from_storage(storage, &vocab_text)
+        Engine::from_storage(storage, Some(&vocab_text))
+    }
+
+    /// Loads a model file that carries its own tokenizer: a Needle v3 `needle3.cact`
+    /// (memory-mapped, nothing dequantised up front). The generation is read from the
+    /// file's first bytes; a v1 `needle.safetensors` needs [`Engine::load`] with its
+    /// `vocab.txt`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Engine> {
+        Engine::from_storage(map_file(path.as_ref())?, None)
+    }
+
+    /// [`Engine::open`] from the file's bytes (taken over, not copied).
+    pub fn open_bytes(model: Vec<u8>) -> Result<Engine> {
+        Engine::from_storage(Storage::Owned(model), None)
     }
 
     /// Loads from memory: the weights file's bytes (taken over, not copied) and the
     /// text of `vocab.txt`.
     pub fn from_bytes(weights: Vec<u8>, vocab_text: &str) -> Result<Engine> {
-        Engine::from_storage(Storage::Owned(weights), vocab_text)
+        Engine::from_storage(Storage::Owned(weights), Some(vocab_text))
     }
 
-    fn from_storage(storage: Storage, vocab_text: &str) -> Result<Engine> {
+    fn from_storage(storage: Storage, vocab_text: Option<&str>) -> Result<Engine> {
         let model::Loaded { net, tokenizer } = model::load(storage, vocab_text)?;
         Ok(Engine { net, tokenizer })
     }
 
-    /// The model configuration read from the weights' metadata.
+    /// The model generation: 1 (`needle.safetensors`), 2 or 3 (`.cact`).
+    pub fn generation(&self) -> u32 {
+        self.net.generation()
+    }
+
+    /// Every geometry field of the file as a JSON object, with `"generation"`.
+    pub fn geometry(&self) -> serde_json::Value {
+        self.net.geometry()
+    }
+
+    /// The model configuration read from the weights' metadata. For a v3 file these are
+    /// the fields v1 has in common (layers as `num_decoder_layers`, `max_seq_len` as
+    /// `max_enc_len` and `max_dec_len`); [`Engine::geometry`] has every header field.
     pub fn config(&self) -> &Config {
         self.net.config()
     }
@@ -141,14 +179,29 @@ impl Engine {
         F: FnMut(u32, &str) -> bool,
     {
         check_text("query", query)?;
-        let tools = normalize_tools(tools_json)?;
-        let prompt = self.net.prompt(&self.tokenizer, query, &tools);
-        let max_dec = self.net.max_new_tokens();
-        let max_new = opts.max_new_tokens.unwrap_or(DEFAULT_MAX_NEW_TOKENS.min(max_dec)).min(max_dec);
-        let (ids, stop) =
-            generate::generate(&*self.net, &self.tokenizer, &prompt, &tools.defs, max_new, opts.constrained, &mut on_token);
-        let (text, calls) = self.net.answer(&self.tokenizer, &ids, &tools.defs);
-        Ok(RunResult { text, calls, token_ids: ids, encoder_tokens: prompt.len(), stop })
+        if tools_json.len() > crate::MAX_TOOLS_BYTES {
+            // normalize_tools says so with the same message; refuse before any work.
+            normalize_tools(tools_json)?;
+        }
+        let prompt = self.net.prompt(&self.tokenizer, query, tools_json, opts.system.as_deref())?;
+        let limit = self.net.max_new_tokens(prompt.ids.len());
+        let wanted = opts.max_new_tokens.unwrap_or(self.net.default_new_tokens());
+        let max_new = wanted.min(limit);
+        let (ids, mut stop, confidence) = generate::generate(
+            &*self.net,
+            &self.tokenizer,
+            &prompt.ids,
+            &prompt.defs,
+            max_new,
+            opts.constrained,
+            &mut on_token,
+        );
+        if stop == StopReason::MaxTokens && wanted > limit && self.net.generation() > 1 {
+            stop = StopReason::MaxSeqLen;
+        }
+        let (text, calls) = self.net.answer(&self.tokenizer, &ids, &prompt.defs);
+        let reasoning = self.net.reasoning(&self.tokenizer, &ids);
+        Ok(RunResult { text, calls, token_ids: ids, encoder_tokens: prompt.ids.len(), stop, reasoning, confidence })
     }
 
     /// Sets how many threads one call may use, process-wide: `0` (the default) = the
@@ -210,11 +263,10 @@ impl Engine {
             .collect()
     }
 
-    /// The encoder input ids for `query` and `tools_json` (spec A3/A4).
+    /// The encoder input ids for `query` and `tools_json` (docs/ARCHITECTURE.md#encoder-input, #tools-json).
     pub fn encoder_input(&self, query: &str, tools_json: &str) -> Result<Vec<u32>> {
         check_text("query", query)?;
-        let tools = normalize_tools(tools_json)?;
-        Ok(self.net.prompt(&self.tokenizer, query, &tools))
+        Ok(self.net.prompt(&self.tokenizer, query, tools_json, None)?.ids)
     }
 
     /// The v1 network for the low-level v1 calls below.
@@ -268,7 +320,7 @@ impl Engine {
         self.net.contrastive_dim()
     }
 
-    /// L2-normalised retrieval embedding of `text` (spec §2.8). Texts longer than
+    /// L2-normalised retrieval embedding of `text` (docs/ARCHITECTURE.md#contrastive-head). Texts longer than
     /// `max_enc_len` tokens are truncated. Fails with [`ErrorKind::Unsupported`] when
     /// the model has no contrastive head.
     pub fn encode_contrastive(&self, text: &str) -> Result<Vec<f32>> {

@@ -28,7 +28,7 @@
 //! # Ok::<(), needle::Error>(())
 //! ```
 //!
-//! The engine follows the normative decisions of the libneedle spec: SentencePiece-exact
+//! The engine follows the decisions in `docs/ARCHITECTURE.md` (*Behaviour, stage by stage*): SentencePiece-exact
 //! tokenisation, the upstream tools normalisation, f32 numerics, greedy decoding with the
 //! name/argument-key constraints, and errors (never panics) for bad input.
 

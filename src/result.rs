@@ -1,5 +1,5 @@
 //! The answer of one call: the generated ids turned into text and parsed calls, with
-//! why generation ended (spec A6/A7). Post-processing only: nothing here runs the model.
+//! why generation ended (docs/ARCHITECTURE.md#output). Post-processing only: nothing here runs the model.
 
 use crate::prompt::tools::ToolDef;
 use crate::tokenizer::{Tokenizer, TOOL_CALL_ID};
@@ -14,6 +14,10 @@ pub enum StopReason {
     MaxTokens,
     /// The streaming callback asked to stop.
     Callback,
+    /// The model ended its turn with `<|im_end|>` (v2/v3).
+    ImEnd,
+    /// The model's sequence limit was reached (v2/v3).
+    MaxSeqLen,
 }
 
 impl StopReason {
@@ -23,6 +27,8 @@ impl StopReason {
             StopReason::Eos => "eos",
             StopReason::MaxTokens => "max_tokens",
             StopReason::Callback => "callback",
+            StopReason::ImEnd => "im_end",
+            StopReason::MaxSeqLen => "max_seq_len",
         }
     }
 }
@@ -51,6 +57,12 @@ pub struct RunResult {
     pub encoder_tokens: usize,
     /// Why generation ended.
     pub stop: StopReason,
+    /// The trimmed `<think>` block of a v2/v3 answer, `None` when there is none (v1:
+    /// always `None`).
+    pub reasoning: Option<String>,
+    /// The confidence head's probability for this completion, when the file carries the
+    /// head (v2/v3); `None` otherwise.
+    pub confidence: Option<f32>,
 }
 
 impl RunResult {
@@ -79,11 +91,17 @@ impl RunResult {
         );
         m.insert("encoder_tokens".into(), Value::from(self.encoder_tokens));
         m.insert("stop".into(), Value::String(self.stop.as_str().into()));
+        if let Some(r) = &self.reasoning {
+            m.insert("reasoning".into(), Value::String(r.clone()));
+        }
+        if let Some(c) = self.confidence {
+            m.insert("confidence".into(), Value::from(c as f64));
+        }
         Value::Object(m).to_string()
     }
 }
 
-/// Turns generated ids into the final text and parsed calls (spec A7).
+/// Turns generated ids into the final text and parsed calls (docs/ARCHITECTURE.md#output).
 pub(crate) fn postprocess(tok: &Tokenizer, ids: &[u32], defs: &[ToolDef]) -> (String, Option<Vec<ToolCall>>) {
     let raw = tok.decode(ids);
     let prefix = tok.piece_text(TOOL_CALL_ID);
@@ -133,7 +151,7 @@ fn push_json_string_body(name: &str, out: &mut String) {
     }
 }
 
-/// Spec §6 step 3: maps snake names back to the caller's names in every `"name"` value.
+/// docs/ARCHITECTURE.md#output (name restoration): maps snake names back to the caller's names in every `"name"` value.
 ///
 /// Renames are the defs whose `name != snake`, stably sorted by snake byte length (longest first).
 /// The text is scanned for every `"name"` byte pattern; ASCII whitespace, a `:` if present and
@@ -287,5 +305,35 @@ mod tests {
             restore_names("é\"name\":\"get_weather\"😀", &d),
             "é\"name\":\"getWeather\"😀"
         );
+    }
+}
+
+/// The answer of a ChatML model (v2/v3) from its generated ids (spec A6): the tool-call
+/// payload between `<tool_call>` and `</tool_call>` as the text, parsed into calls; if
+/// the model opened no tool-call block, the generated text with the markers removed.
+/// Also returns the trimmed `<think>` block, if any.
+pub(crate) fn chatml_answer(tok: &Tokenizer, ids: &[u32]) -> (String, Option<Vec<ToolCall>>, Option<String>) {
+    let text = tok.decode(ids);
+    let between = |open: &str, close: &str| -> Option<String> {
+        let a = text.find(open)? + open.len();
+        let rest = &text[a..];
+        let b = rest.find(close).unwrap_or(rest.len());
+        Some(rest[..b].trim().to_string())
+    };
+    let reasoning = between("<think>", "</think>");
+    match between("<tool_call>", "</tool_call>") {
+        Some(payload) => {
+            let calls = parse_calls(&payload);
+            (payload, calls, reasoning)
+        }
+        None => {
+            let mut plain = text.clone();
+            for m in ["<think>", "</think>", "<tool_call>", "</tool_call>", "<|im_end|>", "<|im_start|>"] {
+                plain = plain.replace(m, "");
+            }
+            let plain = plain.trim().to_string();
+            let calls = parse_calls(&plain);
+            (plain, calls, reasoning)
+        }
     }
 }

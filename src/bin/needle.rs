@@ -143,14 +143,25 @@ fn load(a: &Args) -> Result<(Engine, PathBuf, PathBuf, u128), Fail> {
         .clone()
         .or_else(|| std::env::var_os("NEEDLE_WEIGHTS").map(PathBuf::from))
         .unwrap_or_else(|| bundled("needle.safetensors"));
-    let v = a
-        .vocab
-        .clone()
-        .or_else(|| std::env::var_os("NEEDLE_VOCAB").map(PathBuf::from))
-        .unwrap_or_else(|| bundled("vocab.txt"));
+    let explicit = a.vocab.clone().or_else(|| std::env::var_os("NEEDLE_VOCAB").map(PathBuf::from));
     let t0 = Instant::now();
+    // A .cact (Needle v2/v3) carries its tokenizer: without --vocab it is opened alone.
+    if explicit.is_none() && is_cact(&w) {
+        let engine = Engine::open(&w).map_err(|e| Fail(1, format!("cannot load the model: {e}")))?;
+        return Ok((engine, w, PathBuf::from("(in the .cact file)"), t0.elapsed().as_micros()));
+    }
+    let v = explicit.unwrap_or_else(|| bundled("vocab.txt"));
     let engine = Engine::load(&w, &v).map_err(|e| Fail(1, format!("cannot load the model: {e}")))?;
     Ok((engine, w, v, t0.elapsed().as_micros()))
+}
+
+/// Whether `path` starts with a `.cact` tag (any generation, so that the engine can say
+/// what is wrong with an unsupported one).
+fn is_cact(path: &std::path::Path) -> bool {
+    use std::io::Read;
+    let mut tag = [0u8; 4];
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut tag)).is_ok()
+        && matches!(u32::from_le_bytes(tag), 0x05E1_2A82..=0x05E1_2A84)
 }
 
 fn one_positional(a: &Args, what: &str) -> Result<String, Fail> {
@@ -243,6 +254,21 @@ fn cmd_info(a: &Args) -> Result<(), Fail> {
         return Err(usage_err(format!("'needle info' takes no arguments, got '{}'", a.positional[0])));
     }
     let (engine, w, v, _) = load(a)?;
+    if engine.generation() != 1 {
+        // v2/v3: the file's whole geometry.
+        let mut g = engine.geometry();
+        g["weights"] = needle::serde_json::Value::String(w.display().to_string());
+        g["file_bytes"] = needle::serde_json::Value::from(std::fs::metadata(&w).map(|m| m.len()).unwrap_or(0));
+        g["vocab_pieces"] = needle::serde_json::Value::from(engine.tokenizer().len());
+        if a.json {
+            println!("{g}");
+        } else if let Some(m) = g.as_object() {
+            for (k, val) in m {
+                println!("{k:<22} {val}");
+            }
+        }
+        return Ok(());
+    }
     let c = engine.config();
     let size = std::fs::metadata(&w).map(|m| m.len()).unwrap_or(0);
     let hd = c.head_dim();

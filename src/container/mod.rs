@@ -29,18 +29,6 @@ impl Storage {
     }
 }
 
-/// The file formats libneedle reads, told apart by content.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Format {
-    /// `needle.safetensors` (Needle v1), with its `vocab.txt`. Anything that is not a
-    /// recognised container is read as safetensors, whose parser says what is wrong.
-    SafeTensors,
-}
-
-/// The format of a file from its first bytes.
-pub(crate) fn detect(_bytes: &[u8]) -> Format {
-    Format::SafeTensors
-}
 
 /// Every file format libneedle tells apart by content (what [`sniff`] returns).
 #[allow(dead_code)]

@@ -1,4 +1,4 @@
-//! Constrained decoding (spec §5): tool names and argument keys are forced to follow
+//! Constrained decoding (docs/ARCHITECTURE.md#constrained-decoding): tool names and argument keys are forced to follow
 //! byte tries built from the caller's tools, driven by a small JSON state machine fed
 //! with the bytes of each generated token.
 

@@ -1,5 +1,5 @@
 //! The generation loop: greedy decoding over any model generation (through
-//! [`Network`]/[`Decoding`]), optionally constrained, with streaming (spec A5–A7).
+//! [`Network`]/[`Decoding`]), optionally constrained, with streaming (docs/ARCHITECTURE.md#decoding).
 
 pub mod constrain;
 
@@ -20,17 +20,24 @@ pub(crate) fn generate(
     max_new: usize,
     constrained: bool,
     on_token: &mut dyn FnMut(u32, &str) -> bool,
-) -> (Vec<u32>, StopReason) {
+) -> (Vec<u32>, StopReason, Option<f32>) {
     let mut out = Vec::new();
     if prompt.is_empty() {
-        return (out, StopReason::Eos);
+        return (out, StopReason::Eos, None);
     }
     if max_new == 0 {
-        return (out, StopReason::MaxTokens);
+        return (out, StopReason::MaxTokens, None);
     }
     let mut session = net.start(prompt, max_new);
-    let mut cd = constrained
-        .then(|| ConstrainedDecoder::new(defs.iter().map(|d| (d.snake.as_str(), &d.params[..]))));
+    let block = net.constrained_block();
+    let names_as_written = net.names_as_written();
+    let new_decoder = || {
+        ConstrainedDecoder::new(defs.iter().map(|d| {
+            (if names_as_written { d.name.as_str() } else { d.snake.as_str() }, &d.params[..])
+        }))
+    };
+    // v1: constrained from the first token; v2/v3: only inside the tool-call block.
+    let mut cd = (constrained && block.is_none()).then(new_decoder);
     let n_pieces = tok.len();
     let text_of = |id: usize| (id < n_pieces).then(|| tok.piece_text(id as u32).as_bytes());
     for step in 0..max_new {
@@ -40,18 +47,27 @@ pub(crate) fn generate(
             None => argmax(logits),
         };
         if let Some(stop) = net.stop_reason(next) {
-            return (out, stop);
+            let c = session.confidence(None);
+            return (out, stop, c);
         }
         out.push(next);
-        if let Some(c) = cd.as_mut() {
-            c.update(tok.piece_text(next).as_bytes());
+        match block {
+            Some((open, _)) if constrained && next == open => cd = Some(new_decoder()),
+            Some((_, close)) if next == close => cd = None,
+            _ => {
+                if let Some(c) = cd.as_mut() {
+                    c.update(tok.piece_text(next).as_bytes());
+                }
+            }
         }
         if !on_token(next, tok.piece_text(next)) {
-            return (out, StopReason::Callback);
+            let c = session.confidence(Some(next));
+            return (out, StopReason::Callback, c);
         }
         if step + 1 < max_new {
             session.push(next);
         }
     }
-    (out, StopReason::MaxTokens)
+    let c = session.confidence(out.last().copied());
+    (out, StopReason::MaxTokens, c)
 }

@@ -10,26 +10,55 @@
 pub(crate) mod v1;
 pub(crate) mod v3;
 
-use crate::container::{self, Format, Storage};
-use crate::prompt::tools::{ToolDef, Tools};
+use crate::container::{self, FileKind, Storage};
+use crate::prompt::tools::ToolDef;
 use crate::result::{StopReason, ToolCall};
 use crate::tokenizer::Tokenizer;
-use crate::Result;
+use crate::{Error, ErrorKind, Result};
+
+/// A call's prompt: its ids and the tools it shows (for the constraint and the answer).
+pub(crate) struct Prompt {
+    pub ids: Vec<u32>,
+    pub defs: Vec<ToolDef>,
+}
 
 /// One model generation as the rest of the engine sees it. Implementations are
 /// immutable after loading and shared by any number of threads.
 pub(crate) trait Network: Send + Sync {
-    /// The configuration read from the file.
+    /// The model generation: 1, 2 or 3.
+    fn generation(&self) -> u32;
+
+    /// The configuration read from the file (for v2/v3: the fields v1 has in common;
+    /// [`Network::geometry`] has them all).
     fn config(&self) -> &v1::config::Config;
 
-    /// The prompt ids for `query` and the normalised `tools` (v1: the encoder input).
-    fn prompt(&self, tok: &Tokenizer, query: &str, tools: &Tools) -> Vec<u32>;
+    /// Every geometry field of the file, with `"generation"`.
+    fn geometry(&self) -> serde_json::Value;
+
+    /// The prompt for `query`, the caller's `tools_json` and an optional system prompt
+    /// (v1: the encoder input, which has no system turn).
+    fn prompt(&self, tok: &Tokenizer, query: &str, tools_json: &str, system: Option<&str>) -> Result<Prompt>;
+
+    /// Tokens a call generates when it does not say.
+    fn default_new_tokens(&self) -> usize;
+
+    /// The `(open, close)` ids of the block inside which constrained decoding applies
+    /// (`None`: all of the output, as in v1).
+    fn constrained_block(&self) -> Option<(u32, u32)> {
+        None
+    }
+
+    /// Whether the constraint's tool names are the caller's spelling (v2/v3) rather than
+    /// snake_case (v1's prompt shows snake names).
+    fn names_as_written(&self) -> bool {
+        false
+    }
 
     /// The most tokens of a text the model reads (retrieval texts are cut to this).
     fn max_prompt_tokens(&self) -> usize;
 
-    /// The most tokens one call may generate.
-    fn max_new_tokens(&self) -> usize;
+    /// The most tokens one call may generate after a prompt of `prompt_len` ids.
+    fn max_new_tokens(&self, prompt_len: usize) -> usize;
 
     /// Runs the non-empty `prompt` and returns the decoding session, with the logits of
     /// the first generated position ready. `max_new` sizes the caches up front.
@@ -40,6 +69,11 @@ pub(crate) trait Network: Send + Sync {
 
     /// The answer's text and parsed calls from the generated ids.
     fn answer(&self, tok: &Tokenizer, ids: &[u32], defs: &[ToolDef]) -> (String, Option<Vec<ToolCall>>);
+
+    /// The trimmed reasoning (`<think>` block) of the generated ids, if the model wrote one.
+    fn reasoning(&self, _tok: &Tokenizer, _ids: &[u32]) -> Option<String> {
+        None
+    }
 
     /// Output width of the contrastive head (0 when the model has none).
     fn contrastive_dim(&self) -> usize;
@@ -61,6 +95,12 @@ pub(crate) trait Decoding {
 
     /// Appends `token` at the next position and computes the logits after it.
     fn push(&mut self, token: u32);
+
+    /// The confidence head's probability for the prompt and the tokens pushed so far
+    /// plus `pending` (a generated token not pushed yet), for models with the head.
+    fn confidence(&mut self, _pending: Option<u32>) -> Option<f32> {
+        None
+    }
 }
 
 /// A loaded model: its network and its tokenizer.
@@ -69,9 +109,29 @@ pub(crate) struct Loaded {
     pub tokenizer: Tokenizer,
 }
 
-/// Reads a model file of any generation: one arm per file format.
-pub(crate) fn load(storage: Storage, vocab_text: &str) -> Result<Loaded> {
-    match container::detect(storage.bytes()) {
-        Format::SafeTensors => v1::load(storage, vocab_text),
+/// Reads a model file of any generation: one arm per file format. `vocab_text` is the
+/// text of `vocab.txt` for a v1 file, and must be `None` for a `.cact` (which carries
+/// its tokenizer).
+pub(crate) fn load(storage: Storage, vocab_text: Option<&str>) -> Result<Loaded> {
+    let kind = container::sniff(storage.bytes())?;
+    let cact_with_vocab = |g: u32| {
+        Error::new(
+            ErrorKind::InvalidArgument,
+            format!("this is a Needle v{g} .cact file, which carries its own tokenizer: load it without a vocabulary"),
+        )
+    };
+    match (kind, vocab_text) {
+        (FileKind::SafeTensors, Some(v)) => v1::load(storage, v),
+        (FileKind::SafeTensors, None) => Err(Error::new(
+            ErrorKind::InvalidArgument,
+            "this is not a .cact file; a Needle v1 needle.safetensors needs its vocab.txt",
+        )),
+        (FileKind::CactV3, None) => v3::load(storage),
+        (FileKind::CactV2, None) => Err(Error::new(
+            ErrorKind::Unsupported,
+            "Needle v2 .cact files are recognised but this build does not run them yet",
+        )),
+        (FileKind::CactV3, Some(_)) => Err(cact_with_vocab(3)),
+        (FileKind::CactV2, Some(_)) => Err(cact_with_vocab(2)),
     }
 }

@@ -27,8 +27,8 @@ use crate::container::Storage;
 use crate::kernels::{self, QMatrix};
 use crate::threads::{self, configured_threads, pool, SyncPtr};
 use crate::{Error, Result};
-use crate::model::{Decoding, Network};
-use crate::prompt::tools::{ToolDef, Tools};
+use crate::model::{Decoding, Network, Prompt};
+use crate::prompt::tools::{normalize_tools, ToolDef};
 use crate::result::{StopReason, ToolCall};
 use crate::tokenizer::{Tokenizer, EOS_ID};
 use config::{Activation, Config};
@@ -201,19 +201,41 @@ impl Decoding for Session<'_> {
 }
 
 impl Network for Model {
+    fn generation(&self) -> u32 {
+        1
+    }
+
     fn config(&self) -> &Config {
         &self.cfg
     }
 
-    fn prompt(&self, tok: &Tokenizer, query: &str, tools: &Tools) -> Vec<u32> {
-        crate::prompt::v1::encoder_ids(tok, query, tools, self.cfg.max_enc_len)
+    fn geometry(&self) -> serde_json::Value {
+        let c = &self.cfg;
+        serde_json::json!({
+            "generation": 1,
+            "d_model": c.d_model, "num_heads": c.num_heads, "num_kv_heads": c.num_kv_heads,
+            "num_encoder_layers": c.num_encoder_layers, "num_decoder_layers": c.num_decoder_layers,
+            "vocab_size": c.vocab_size, "max_enc_len": c.max_enc_len, "max_dec_len": c.max_dec_len,
+            "no_feedforward": c.no_feedforward, "ffn_dim": c.ffn_dim, "rope_theta": c.rope_theta,
+            "contrastive_dim": c.contrastive_dim,
+        })
+    }
+
+    fn prompt(&self, tok: &Tokenizer, query: &str, tools_json: &str, _system: Option<&str>) -> Result<Prompt> {
+        let tools = normalize_tools(tools_json)?;
+        let ids = crate::prompt::v1::encoder_ids(tok, query, &tools, self.cfg.max_enc_len);
+        Ok(Prompt { ids, defs: tools.defs })
+    }
+
+    fn default_new_tokens(&self) -> usize {
+        crate::DEFAULT_MAX_NEW_TOKENS.min(self.cfg.max_dec_len)
     }
 
     fn max_prompt_tokens(&self) -> usize {
         self.cfg.max_enc_len
     }
 
-    fn max_new_tokens(&self) -> usize {
+    fn max_new_tokens(&self, _prompt_len: usize) -> usize {
         self.cfg.max_dec_len
     }
 

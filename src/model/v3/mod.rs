@@ -1,12 +1,198 @@
 //! Needle v3: the decoder-only "laddered" network of `needle3.cact` (Part B7 of the v2/v3
-//! specification). Being assembled stage by stage: `ops` holds its building blocks —
-//! the ladder order, the Engram n-gram hash, Sinkhorn routing of the mHC lanes, the
-//! Monarch HadamardMLP, split-half RoPE, the causal Q/K/V conv — each checked against
-//! upstream's own functions. The network, its weights from the `.cact` container and its
-//! [`Network`](crate::model::Network) implementation follow; until then nothing outside
-//! the tests calls into this folder.
-
-#![cfg_attr(not(test), allow(dead_code))]
+//! specification).
+//!
+//! - `ops` — building blocks: the ladder order, the Engram n-gram hash, Sinkhorn routing
+//!   of the mHC lanes, the Monarch HadamardMLP, split-half RoPE, the causal Q/K/V conv;
+//! - `network` — the forward pass, one position at a time with its caches, and the
+//!   confidence head;
+//! - `weights` — the tensor canon of the `.cact` file, checked against the header;
+//! - this file — loading (container, weights, tokenizer from the file) and the
+//!   [`Network`] implementation: the ChatML prompt, the stop tokens, the answer.
 
 pub(crate) mod network;
 pub(crate) mod ops;
+pub(crate) mod weights;
+
+use crate::container::cact::Cact;
+use crate::container::Storage;
+use crate::model::{Decoding, Loaded, Network, Prompt};
+use crate::prompt::chatml;
+use crate::prompt::tools::ToolDef;
+use crate::result::{StopReason, ToolCall};
+use crate::tokenizer::Tokenizer;
+use crate::{Error, Result};
+use std::sync::Arc;
+
+/// Tokens a v3 call generates when it does not say (A6).
+pub(crate) const DEFAULT_NEW_TOKENS: usize = 256;
+
+/// A loaded Needle v3 model.
+pub(crate) struct Model {
+    w: network::Weights,
+    /// The v1-shaped summary of the geometry that `Engine::config` reports.
+    summary: crate::Config,
+    geometry: serde_json::Value,
+    max_seq: usize,
+    eos: u32,
+    im_end: Option<u32>,
+    tool_call: Option<(u32, u32)>,
+}
+
+/// Loads a v3 `.cact`: container, weights (in place), tokenizer (from its blob).
+pub(crate) fn load(storage: Storage) -> Result<Loaded> {
+    let file = Arc::new(Cact::parse(storage)?);
+    let h = file.v3().ok_or_else(|| Error::weights("not a Needle v3 .cact file"))?.clone();
+    let tokenizer = Tokenizer::from_cact_blob(file.tokenizer_blob()?)?;
+    if tokenizer.len() != h.vocab as usize {
+        return Err(Error::weights(format!(
+            ".cact tokenizer has {} pieces but the header's vocab is {}",
+            tokenizer.len(),
+            h.vocab
+        )));
+    }
+    let w = weights::load(file)?;
+    let g = &w.g;
+    let summary = crate::Config {
+        d_model: g.d,
+        num_heads: g.heads,
+        num_kv_heads: g.kv_heads,
+        num_encoder_layers: 0,
+        num_decoder_layers: g.layers,
+        vocab_size: g.vocab,
+        max_enc_len: h.max_seq_len as usize,
+        max_dec_len: h.max_seq_len as usize,
+        no_feedforward: false,
+        ffn_dim: 0,
+        activation: crate::Activation::DRelu,
+        rope_theta: g.rope_theta,
+        contrastive_dim: 0,
+    };
+    let geometry = serde_json::json!({
+        "generation": 3,
+        "vocab_size": h.vocab, "out_vocab": h.out_vocab, "d_model": h.d_model,
+        "num_heads": h.num_heads, "num_kv_heads": h.num_kv_heads, "num_layers": h.num_layers,
+        "qk_head_dim": h.qk_head_dim, "v_head_dim": h.v_head_dim, "max_seq_len": h.max_seq_len,
+        "hada_n": h.hada_n, "mhc_lanes": h.mhc_lanes, "sliding_window": h.sliding_window,
+        "global_layers": (0..h.num_layers).filter(|&l| h.is_global(l) && h.sliding_window > 0).collect::<Vec<_>>(),
+        "qkv_conv_taps": h.qkv_conv_taps, "kv_window": h.kv_window, "kv_bits": h.kv_bits,
+        "engram_slots": h.engram_slots, "engram_sub_dim": h.engram_sub_dim,
+        "num_engram_tables": h.num_engram_tables, "engram_conv_taps": h.engram_conv_taps,
+        "engram_conv_dilation": h.engram_conv_dilation, "engram_seed_heads": h.engram_seed_heads,
+        "engram_orders": h.orders(), "engram_sites": h.sites(), "rope_theta": h.rope_theta,
+        "confidence_head": w.confidence.is_some(),
+    });
+    let piece = |p: &str| tokenizer.piece_id(p);
+    let tool_call = piece("<tool_call>").zip(piece("</tool_call>"));
+    let model = Model {
+        summary,
+        geometry,
+        max_seq: h.max_seq_len as usize,
+        eos: tokenizer.special_ids().eos,
+        im_end: piece("<|im_end|>"),
+        tool_call,
+        w,
+    };
+    Ok(Loaded { net: Box::new(model), tokenizer })
+}
+
+struct Session<'a> {
+    w: &'a network::Weights,
+    st: network::State,
+}
+
+impl Decoding for Session<'_> {
+    fn logits(&self) -> &[f32] {
+        &self.st.logits
+    }
+
+    fn push(&mut self, token: u32) {
+        self.w.step(token, &mut self.st);
+    }
+
+    fn confidence(&mut self, pending: Option<u32>) -> Option<f32> {
+        if let Some(t) = pending {
+            self.w.step(t, &mut self.st);
+        }
+        let logit = self.w.confidence_logit(&self.st)? as f64;
+        Some((1.0 / (1.0 + (-logit).exp())) as f32)
+    }
+}
+
+impl Network for Model {
+    fn generation(&self) -> u32 {
+        3
+    }
+
+    fn config(&self) -> &crate::Config {
+        &self.summary
+    }
+
+    fn geometry(&self) -> serde_json::Value {
+        self.geometry.clone()
+    }
+
+    fn prompt(&self, tok: &Tokenizer, query: &str, tools_json: &str, system: Option<&str>) -> Result<Prompt> {
+        let tools = chatml::chat_tools(tools_json)?;
+        let text = chatml::prompt_text(system, query, &tools.text);
+        // As needle-rs: a prompt is never cut; one longer than the sequence limit
+        // generates nothing (stop `max_seq_len`). Tokenised only one id past the limit.
+        let ids = chatml::prompt_ids_prefix(tok, &text, self.max_seq + 1);
+        Ok(Prompt { ids, defs: tools.defs })
+    }
+
+    fn default_new_tokens(&self) -> usize {
+        DEFAULT_NEW_TOKENS
+    }
+
+    fn max_prompt_tokens(&self) -> usize {
+        self.max_seq
+    }
+
+    fn max_new_tokens(&self, prompt_len: usize) -> usize {
+        self.max_seq.saturating_sub(prompt_len)
+    }
+
+    fn start<'a>(&'a self, prompt: &[u32], _max_new: usize) -> Box<dyn Decoding + 'a> {
+        let mut st = self.w.state(self.w.confidence.is_some());
+        for &t in prompt {
+            self.w.step(t, &mut st);
+        }
+        Box::new(Session { w: &self.w, st })
+    }
+
+    fn stop_reason(&self, token: u32) -> Option<StopReason> {
+        if token == self.eos {
+            Some(StopReason::Eos)
+        } else if Some(token) == self.im_end {
+            Some(StopReason::ImEnd)
+        } else {
+            None
+        }
+    }
+
+    fn constrained_block(&self) -> Option<(u32, u32)> {
+        // Without the markers there is no block, and so no constraint.
+        Some(self.tool_call.unwrap_or((u32::MAX, u32::MAX)))
+    }
+
+    fn names_as_written(&self) -> bool {
+        true
+    }
+
+    fn answer(&self, tok: &Tokenizer, ids: &[u32], _defs: &[ToolDef]) -> (String, Option<Vec<ToolCall>>) {
+        let (text, calls, _) = crate::result::chatml_answer(tok, ids);
+        (text, calls)
+    }
+
+    fn reasoning(&self, tok: &Tokenizer, ids: &[u32]) -> Option<String> {
+        crate::result::chatml_answer(tok, ids).2
+    }
+
+    fn contrastive_dim(&self) -> usize {
+        0
+    }
+
+    fn contrastive(&self, _ids: &[u32]) -> Option<Vec<f32>> {
+        None
+    }
+}

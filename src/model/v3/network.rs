@@ -21,7 +21,8 @@ pub(crate) trait Linear: Send + Sync {
     }
 }
 
-/// A row-major `f32` matrix.
+/// A row-major `f32` matrix (the tests build the network from upstream's parameters).
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) struct Dense {
     pub rows: usize,
     pub cols: usize,
