@@ -154,7 +154,7 @@ fn heldout_accuracy() {
 
 /// libneedle's generated ids equal the framework's greedy decode of the exported INT4 weights
 /// (constrained path included). A difference is only tolerated on a case where the framework's
-/// own top-2 logit margin fell below 1e-3 at some step (spec A8: rounding may flip near-ties).
+/// own top-2 logit margin fell below 1e-3 at some step (docs/ARCHITECTURE.md#numerics: rounding may flip near-ties).
 #[test]
 fn token_parity_with_the_training_framework() {
     let (cases, outs) = outcomes();

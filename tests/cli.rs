@@ -74,7 +74,7 @@ fn run_with_inline_tools_and_stdin_tools() {
     assert_eq!(o.status.code(), Some(0), "stderr {:?}", stderr(&o));
     assert_eq!(stdout(&o), format!("{PARIS}\n"));
     let o = needle(&["run", "--tools-json=".to_string().as_str(), "q"]);
-    // an empty tools string means "no tools" (spec A4): still a successful run
+    // an empty tools string means "no tools" (docs/ARCHITECTURE.md#tools-json): still a successful run
     assert_eq!(o.status.code(), Some(0), "stderr {:?}", stderr(&o));
     let o = needle_stdin(&["run", "What's the weather in Paris?", "--tools", "-"], &tools);
     assert_eq!(o.status.code(), Some(0), "stderr {:?}", stderr(&o));

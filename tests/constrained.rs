@@ -89,7 +89,7 @@ fn snake_collisions_and_parameterless_tools() {
     let tools = r#"[{"name":"getTime","parameters":{"zone":{"type":"string"}}},{"name":"get_time","parameters":{"tz":{"type":"string"}}},{"name":"ping"}]"#;
     let defs = normalize_tools(tools).unwrap().defs;
     assert_eq!(defs[0].snake, defs[1].snake);
-    // The later tool's keys win (spec §5.1).
+    // The later tool's keys win (docs/ARCHITECTURE.md#constrained-decoding).
     replay(tools, r#"[{"name":"get_time","arguments":{"tz":"UTC"}}]"#, &["zone"]);
     replay(tools, r#"[{"name":"ping","arguments":{}}]"#, &["pong"]);
 }

@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use serde_json::Value;
 
-/// Margin below which a flip between near-tied logits is accepted (spec A8, A11).
+/// Margin below which a flip between near-tied logits is accepted (docs/ARCHITECTURE.md#numerics, #synthetic-test-models).
 const NEAR_TIE: f64 = 1e-3;
 
 fn first_diff(a: &[u32], b: &[u32]) -> Option<usize> {

@@ -12,13 +12,16 @@ WB_VERSION=$(sed -n 's/^wasm-bindgen = "=\([0-9.]*\)".*/\1/p' wasm/Cargo.toml)
 have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
 if [ "$have" != "$WB_VERSION" ]; then
     echo "error: wasm-bindgen-cli $WB_VERSION is required (found '${have:-none}'); run tools/test_wasm.sh or" >&2
-    echo "       cargo install wasm-bindgen-cli --version $WB_VERSION --locked" >&2
+    echo "       cargo install wasm-bindgen-cli --version $WB_VERSION --locked \\" >&2
+    echo "         || cargo install wasm-bindgen-cli --version $WB_VERSION   # registry without a locked dependency" >&2
     exit 1
 fi
 
 GEN=wasm/npm/gen
 rm -rf "$GEN"
-mkdir -p "$GEN" wasm/target
+mkdir -p "$GEN/demo" wasm/target
+# The bundled demo model ships in the package (Engine.demo()).
+cp models/needle-demo/needle.safetensors models/needle-demo/vocab.txt "$GEN/demo/"
 
 build() { # $1 = flavour (simd|scalar), $2 = RUSTFLAGS
     echo "== wasm: cargo build ($1)"

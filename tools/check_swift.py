@@ -323,6 +323,90 @@ def check_api(sources):
     return [f"API: missing {what}" for rx, what in API if not re.search(rx, code)]
 
 
+def swift_signatures(sources):
+    """Public API of the Needle target: {"init": [label sets]}, {func: [label sets]}, vars,
+    RunOptions init labels, NeedleError cases and Result fields (from the stripped sources)."""
+    code = "\n".join(strip_swift(s) for s in sources.values())
+
+    def label_sets(rx):
+        out = []
+        for m in re.finditer(rx, code):
+            args, _ = call_args(code, m.end() - 1)
+            labels = []
+            for a in args or []:
+                names = a.split(":")[0].split()
+                labels.append(names[0] if names else "")
+            out.append(labels)
+        return out
+
+    funcs = {}
+    for m in re.finditer(r"public\s+func\s+(\w+)\s*\(", code):
+        funcs.setdefault(m.group(1), []).extend(label_sets(r"public\s+func\s+" + m.group(1) + r"\s*\("))
+    eng = code[code.find("public final class Engine"):]
+    return {
+        "init": label_sets(r"public\s+init\s*\((?=weights)|public\s+init\s*\((?=weightsData)"),
+        "funcs": funcs,
+        "vars": set(re.findall(r"public\s+(?:static\s+)?var\s+(\w+)", eng)),
+        "options": label_sets(r"public\s+init\s*\((?=maxNewTokens)"),
+        "cases": set(re.findall(r"\bcase\s+`?(\w+)`?\(String\)", code)),
+        "result": set(re.findall(r"public\s+let\s+(\w+)", code[code.find("public struct Result"):code.find("public struct ToolMatch")])),
+    }
+
+
+def check_example(example_src, sources):
+    """The README's Swift example (examples/swift/quickstart.swift) against the Needle API:
+    every Engine/RunOptions initialiser, method, property, NeedleError case and Result field
+    it uses exists, with argument labels the declaration has (defaulted parameters may be
+    left out; the first, unlabelled `_` one is positional)."""
+    if example_src is None:
+        return ["examples/swift/quickstart.swift is missing"]
+    api = swift_signatures(sources)
+    code = strip_swift(example_src)
+    problems = []
+
+    def labels_ok(used, decls):
+        for decl in decls:
+            named = [l for l in decl if l != "_"]
+            if all(u in named for u in used if u) and [u for u in used if u] == [n for n in named if n in used]:
+                return True
+        return False
+
+    def used_labels(pos):
+        args, _ = call_args(code, pos)
+        out = []
+        for a in args or []:
+            m = re.match(r"\s*(\w+)\s*:(?!:)", a)
+            out.append(m.group(1) if m else "")
+        return out
+
+    if "import Needle" not in example_src:
+        problems.append("example: no `import Needle`")
+    for m in re.finditer(r"\b(Engine|RunOptions)\s*\(", code):
+        decls = api["init"] if m.group(1) == "Engine" else api["options"]
+        used = used_labels(m.end() - 1)
+        if not labels_ok(used, decls):
+            problems.append(f"example line {line_of(code, m.start())}: {m.group(1)}({', '.join(u + ':' for u in used)}) matches no initialiser")
+    for m in re.finditer(r"\bengine\.(\w+)(\s*\()?", code):
+        name, call = m.group(1), m.group(2)
+        if call:
+            if name not in api["funcs"]:
+                problems.append(f"example line {line_of(code, m.start())}: Engine has no method {name}")
+            elif not labels_ok(used_labels(m.end() - 1), api["funcs"][name]):
+                problems.append(f"example line {line_of(code, m.start())}: {name}(...) labels match no declaration")
+        elif name not in api["vars"]:
+            problems.append(f"example line {line_of(code, m.start())}: Engine has no property {name}")
+    for m in re.finditer(r"\bNeedleError\.(\w+)", code):
+        if m.group(1) not in api["cases"] and m.group(1) != "last":
+            problems.append(f"example line {line_of(code, m.start())}: NeedleError has no case {m.group(1)}")
+    for m in re.finditer(r"\br\.(\w+)", code):
+        if m.group(1) not in api["result"]:
+            problems.append(f"example line {line_of(code, m.start())}: Result has no field {m.group(1)}")
+    unbalanced = balanced(code)
+    if unbalanced:
+        problems.append(f"example: {unbalanced}")
+    return problems
+
+
 def check_tests(test_sources, funcs):
     problems = []
     if not test_sources:
@@ -346,7 +430,10 @@ def installed_include_dir():
     return r.stdout.strip() or None if r.returncode == 0 else None
 
 
-def run_all(swift_dir, header_text, quiet=False):
+EXAMPLE = os.path.join(ROOT, "examples", "swift", "quickstart.swift")
+
+
+def run_all(swift_dir, header_text, quiet=False, example_path=EXAMPLE):
     funcs, statuses, types, callbacks, macros = parse_header(header_text)
     results = []  # (name, problems)
     if len(funcs) < 10 or len(statuses) < 2:
@@ -373,6 +460,8 @@ def run_all(swift_dir, header_text, quiet=False):
     call_problems, ncalls = check_calls(sources, funcs, statuses, types, callbacks, macros)
     results.append((f"C calls match needle.h ({ncalls} call sites)", call_problems))
     results.append(("public API present", check_api(sources)))
+    example = open(example_path).read() if os.path.isfile(example_path) else None
+    results.append(("README example examples/swift/quickstart.swift uses the API as declared", check_example(example, sources)))
     tests = swift_sources(swift_dir, "Tests")
     results.append((f"XCTest sources ({len(tests)} files)", check_tests(tests, funcs) + check_calls(tests, funcs, statuses, types, callbacks, macros)[0]))
     failed = 0
@@ -418,6 +507,22 @@ def self_test():
             _, failed = run_all(dst, header, quiet=True)
             print(("  ok: " if failed else "  FAILED: ") + f"self-test catches: {what}")
             ok &= failed > 0
+    # The README example calling what the package does not declare is caught too.
+    example = open(EXAMPLE).read()
+    for what, mutate in [
+        ("example: unknown method", lambda s: s.replace("engine.runStream(", "engine.runStreaming(")),
+        ("example: wrong label", lambda s: s.replace("descriptions:", "texts:")),
+        ("example: unknown error case", lambda s: s.replace("NeedleError.invalidTools", "NeedleError.badTools")),
+        ("example: unknown result field", lambda s: s.replace("r.tokenIDs", "r.tokens")),
+    ]:
+        bad = mutate(example)
+        assert bad != example, f"self-test fault '{what}' did not apply"
+        with tempfile.TemporaryDirectory() as tmp:
+            p = os.path.join(tmp, "quickstart.swift")
+            open(p, "w").write(bad)
+            _, failed = run_all(SWIFT, header, quiet=True, example_path=p)
+        print(("  ok: " if failed else "  FAILED: ") + f"self-test catches: {what}")
+        ok &= failed > 0
     # A status added to the header without a Swift case is caught too.
     extra = header.replace("NEEDLE_ERR_INTERNAL = 9,", "NEEDLE_ERR_INTERNAL = 9,\n  NEEDLE_ERR_NEW = 10,")
     assert extra != header

@@ -3,10 +3,10 @@
 
 600 cases: ids 0-399 on `small`, 400-499 on the tiny variants (20 each), 500-559 on `full`,
 560-599 on `script` (the scripted model that writes JSON tool calls, so the constrained-decoding
-masks of spec §5 are exercised; these add prefix-shadowing names and snake-case collisions).
+masks (docs/ARCHITECTURE.md#constrained-decoding) are exercised; these add prefix-shadowing names and snake-case collisions).
 Each case is built from its own `random.Random(seed + id)`, so editing one case never shifts
 the others. Tools are compact ASCII JSON (as json.dumps(separators=(",", ":")) writes it, with
-integers only), so needle-rs feeds the encoder the same text as libneedle (spec A4):
+integers only), so needle-rs feeds the encoder the same text as libneedle (docs/ARCHITECTURE.md#tools-json):
   * the five tool-name conventions: snake, camel, Pascal, UPPER_SNAKE, kebab (+ acronyms, v2);
   * 0-8 parameters per tool, 1-20 tools per case (a few edge cases: a bare tool object, `[]`);
   * flat, JSON-Schema and OpenAI (`{"type":"function","function":{...}}`) styles;

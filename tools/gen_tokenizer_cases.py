@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Write tests/fixtures/tokenizer_cases.jsonl: {"text": str, "ids": [int]} per line, where
-ids = sentencepiece's encode(text) with the stand-in model (the tokenizer oracle, spec Part A, A2).
+ids = sentencepiece's encode(text) with the stand-in model (the tokenizer oracle, docs/ARCHITECTURE.md#tokenizer).
 
 Usage: python3 tools/gen_tokenizer_cases.py [--model PATH] [--out PATH]
 

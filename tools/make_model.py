@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write synthetic Needle v1 models in the published file format (spec Part B §1.1-§1.5).
+"""Write synthetic Needle v1 models in the published file format (docs/FORMATS.md).
 
 The file is a safetensors container written by hand (the stock package rejects the
 custom ``I4`` dtype): 8-byte little-endian header length, compact JSON header with
@@ -12,7 +12,7 @@ emission order with no padding.
 * norms / gates: F32, BF16 (truncated) or F16 (numpy round-to-nearest), gates shape [1];
 * optional FFN and contrastive head.
 
-Weights follow spec Part A, A11 so that random models give non-trivial outputs. Preset
+Weights follow docs/ARCHITECTURE.md#synthetic-test-models so that random models give non-trivial outputs. Preset
 `script` (flag --script "a:b,...") additionally turns decoder layer 0's FFN into a token-chain
 script so that the model writes JSON tool calls and the constrained-decoding masks are
 exercised (see apply_script; its ids belong to the stand-in vocabulary).
@@ -283,7 +283,7 @@ def apply_script(T, cfg, script):
     1/D for others) and its down row is 40 * unit(E[next]); decoder_final_norm is near zero
     (1 + gamma ~ 1) so the tied head ranks E[next] first. Attention gates are lowered (mean
     -2) so encoder context perturbs, but does not override, the script. Every other token
-    mostly predicts itself plus context noise, so in constrained states (spec §5) the mask
+    mostly predicts itself plus context noise, so in constrained states (docs/ARCHITECTURE.md#constrained-decoding) the mask
     picks among the allowed ids: this exercises the name/key tries with realistic traces such
     as <tool_call> [{"name":" <masked name tokens> ","arguments":{" <masked keys> ...
     """

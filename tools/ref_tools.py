@@ -1,9 +1,9 @@
-"""Python reference for libneedle's tools-JSON handling (spec Part A, A4; Part B §4.1, §6 step 3).
+"""Python reference for libneedle's tools-JSON handling (docs/ARCHITECTURE.md#tools-json, #output).
 
 Functions:
   snake_case(name)            -- upstream regex snake_case (UP needle/dataset/tokenizer.py)
   normalize_tools(tools_json) -- (text fed to the encoder, tool defs) or ToolsError
-  restore_names(text, defs)   -- byte-level restoration of "name" values (spec §6 step 3)
+  restore_names(text, defs)   -- byte-level restoration of "name" values (docs/ARCHITECTURE.md#output)
 
 Stdlib only. This module is the contract the Rust implementation is tested against.
 """
@@ -173,7 +173,7 @@ _ASCII_WS = b" \t\n\r\x0b\x0c"
 
 
 def restore_names(text: str, defs) -> str:
-    """Spec §6 step 3: map snake names back to the caller's names in every "name" value.
+    """docs/ARCHITECTURE.md#output (name restoration): map snake names back to the caller's names in every "name" value.
 
     Scan the UTF-8 bytes for the pattern `"name"`; skip ASCII whitespace, a `:`, ASCII whitespace;
     if a `"` follows, read the value up to the next unescaped `"` (a backslash escapes the next byte).

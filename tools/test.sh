@@ -13,6 +13,14 @@ python3 tools/make_model.py --check target/test-models
 echo "== Rust: unit, integration and parity tests"
 cargo test --release --lib --bins --tests --examples
 
+echo "== README examples: each block equals its file (tools/check_readme.py); the Rust one runs"
+python3 tools/check_readme.py
+# As the README runs it, from the repository root, on the bundled demo model.
+out=$(cargo run --release --quiet --example quickstart)
+echo "$out" | head -1
+grep -qxF '[{"name":"get_weather","arguments":{"city":"Paris"}}]' <<<"$(echo "$out" | head -1)" \
+  || { echo "FAILED: examples/quickstart.rs did not print the Paris call"; echo "$out"; exit 1; }
+
 echo "== benches compile"
 cargo bench --no-run --quiet
 

@@ -76,6 +76,19 @@ else
   bad "C example on the bundled demo model"; echo "$demo_out" | tail -5
 fi
 
+# The README's C example (examples/c/quickstart.c, printed verbatim in README.md), built and run
+# with the README's commands from the repository root.
+if python3 tools/check_readme.py examples/c/quickstart.c | sed 's/^  //'; then ok "README prints examples/c/quickstart.c"; else bad "README block of examples/c/quickstart.c"; fi
+rm -f quickstart
+if cc examples/c/quickstart.c $(pkg-config --cflags --libs needle) -Wl,-rpath,"$(pkg-config --variable=libdir needle)" -o quickstart &&
+  qs_out=$(./quickstart 2>&1) && rm -f quickstart &&
+  grep -qxF '[{"name":"get_weather","arguments":{"city":"Paris"}}]' <<<"$qs_out" &&
+  grep -qF 'status 5 (invalid tools JSON): invalid tools JSON: tools[0].name' <<<"$qs_out"; then
+  ok "README C example answers with the bundled demo model (rpath, no LD_LIBRARY_PATH)"
+else
+  bad "README C example"; echo "${qs_out:-}" | tail -5; rm -f quickstart
+fi
+
 # 5. The C test suite, then under valgrind.
 gcc -std=c11 -Wall -Wextra -Werror -g tests/c/test_capi.c $(pkg-config --cflags --libs needle) -lpthread -o "$WORK/test_capi"
 ARGS=("$MODELS/tiny.safetensors" "$MODELS/tiny-head.safetensors" "$VOCAB")
@@ -104,6 +117,17 @@ if cmake -S . -B "$WORK/cmake" -DNEEDLE_TEST_MODELS="$MODELS" >"$WORK/cmake.log"
   if (cd "$WORK/cmake" && LD_LIBRARY_PATH=$PREFIX/lib ctest --output-on-failure 2>&1 | tee -a "$WORK/cmake.log" | sed 's/^/    /'); then ok "CTest"; else bad "CTest"; fi
 else
   bad "CMake build"; tail -20 "$WORK/cmake.log"
+fi
+
+# 7. Name clash: another library installed as libneedle/needle.h (Cactus's closed engine) is
+# refused by CMake at configure time, with a message naming the clash.
+bash tools/make_foreign_needle.sh "$WORK/foreign"
+if PKG_CONFIG_PATH=$WORK/foreign/lib/pkgconfig cmake -S . -B "$WORK/cmake-foreign" >"$WORK/cmake-foreign.log" 2>&1; then
+  bad "CMake accepted a foreign needle.h/libneedle"
+elif tr -s ' \n' '  ' <"$WORK/cmake-foreign.log" | grep -q "are not this project's libneedle"; then
+  ok "CMake refuses a foreign needle.h/libneedle found through pkg-config"
+else
+  bad "CMake failed on a foreign libneedle without naming the clash"; tail -10 "$WORK/cmake-foreign.log"
 fi
 
 echo "C ABI checks: $pass passed, $fail failed"

@@ -80,6 +80,29 @@ go build -tags needle_static -o "$WORK/needle-demo-static" ./examples/needle-dem
 if ldd "$WORK/needle-demo-static" | grep -q libneedle; then bad "static example still links libneedle.so"; else echo "  ok: static example has no libneedle.so dependency"; fi
 LD_LIBRARY_PATH= check_demo "$WORK/needle-demo-static" "example (static libneedle)"
 
+step "README example (go/examples/quickstart, printed verbatim in README.md)"
+if python3 "$ROOT/tools/check_readme.py" go/examples/quickstart/main.go examples/swift/quickstart.swift | sed 's/^  //'; then echo "  ok: README blocks"; else bad "README blocks"; fi
+if qs_out=$(go run ./examples/quickstart 2>&1) &&
+  [ "$(head -1 <<<"$qs_out")" = '[{"name":"get_weather","arguments":{"city":"Paris"}}]' ] &&
+  grep -qF 'get_weather {"city":"Paris"}' <<<"$qs_out" && grep -qF '"city":"Lima"' <<<"$qs_out" &&
+  grep -qF 'invalid tools JSON - invalid tools JSON: tools[0].name' <<<"$qs_out"; then
+  echo "  ok: go run ./examples/quickstart answers with the bundled demo model"
+else
+  echo "$qs_out" | tail -5; bad "go run ./examples/quickstart"
+fi
+
+step "name clash: a foreign needle.h/libneedle (another engine of the same name) is refused at build time"
+bash "$ROOT/tools/make_foreign_needle.sh" "$WORK/foreign"
+# (CGO_CFLAGS differs from the other builds so that the build cache, whose key does not
+# include pkg-config's output, cannot answer with the package built against libneedle.)
+if foreign_out=$(PKG_CONFIG_PATH=$WORK/foreign/lib/pkgconfig CGO_CFLAGS="-O2 -g -DNEEDLE_FOREIGN_CHECK" go build -o /dev/null ./needle 2>&1); then
+  bad "the Go package built against a foreign needle.h"
+elif grep -q "this needle.h is not libneedle's" <<<"$foreign_out"; then
+  echo "  ok: the Go package refuses a foreign needle.h"
+else
+  echo "$foreign_out" | tail -5; bad "the Go package failed on a foreign needle.h without naming the clash"
+fi
+
 cd "$ROOT"
 step "Swift package check (no Swift toolchain here: static checks only)"
 if python3 tools/check_swift.py --self-test; then echo "  ok: swift check"; else bad "swift check"; fi

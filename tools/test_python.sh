@@ -40,6 +40,9 @@ echo "== Python: record the Rust engine's answers for this checkout (python/exam
 "$PY" python/tests/record_fixtures.py --out target/py-fixtures/engine_cases.jsonl
 export LIBNEEDLE_ENGINE_CASES="$PWD/target/py-fixtures/engine_cases.jsonl"
 
+echo "== Python: the README's example is examples/python/quickstart.py (run by python/tests/test_demo.py)"
+python3 tools/check_readme.py examples/python/quickstart.py
+
 echo "== Python: pytest (engine parity, API, errors, threads, stubs)"
 # Run from python/tests so that `import libneedle` is the installed wheel, not the source tree.
 (cd python/tests && "../../$PY" -m pytest -q -p no:cacheprovider .)

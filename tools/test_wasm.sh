@@ -37,6 +37,8 @@ done
 bash tools/build_wasm.sh
 
 status=0
+echo "== wasm: the README's example is wasm/examples/quickstart.mjs (run by wasm/tests/demo.test.mjs)"
+python3 tools/check_readme.py wasm/examples/quickstart.mjs || status=1
 echo "== wasm: node --test (nodejs build: parity, API)"
 (cd wasm && node --test --test-reporter=spec tests/ 2>&1) | tee wasm/target/node-test.log || status=1
 echo "== wasm: headless Chromium (browser demo)"

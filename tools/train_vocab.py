@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Train the stand-in SentencePiece vocabulary with the upstream Needle v1 trainer options
-(spec Part B §3.5) and export it in the published vocab.txt format (§1.6).
+(docs/ARCHITECTURE.md#tokenizer) and export it in the published vocab.txt format (docs/FORMATS.md#vocabtxt).
 
 Usage: python3 tools/train_vocab.py [--corpus PATH] [--out-dir DIR]
 

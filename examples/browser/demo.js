@@ -1,8 +1,10 @@
 // libneedle browser demo: loads a model into a module worker, streams a call, shows the result.
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
-const DEFAULT_WEIGHTS = params.get("weights") ?? "../../target/test-models/small.safetensors";
-const DEFAULT_VOCAB = params.get("vocab") ?? "../../tests/fixtures/vocab/vocab.txt";
+// Without ?weights= the page loads the demo model shipped in the npm package (Engine.demo()).
+const WEIGHTS_URL = params.get("weights");
+const VOCAB_URL = params.get("vocab") ?? "../../tests/fixtures/vocab/vocab.txt";
+const DEMO_NAME = "bundled demo model (models/needle-demo: trained by libneedle on synthetic tools, not the published Needle)";
 const DEFAULT_TOOLS = "../tools.json";
 // ?simd=0 forces the scalar build (what browsers without WebAssembly SIMD get).
 const SIMD = params.get("simd") === "0" ? false : undefined;
@@ -30,23 +32,30 @@ function toolsValid() {
 }
 
 let modelName = "";
+let firstTokenMs = null;
 let failedWhile = "loading";
 worker.onmessage = ({ data }) => {
   switch (data.type) {
     case "loaded": {
       const c = data.config;
-      setState("ready", `Ready: ${modelName} (d_model ${c.d_model}, ${c.num_encoder_layers}+${c.num_decoder_layers} layers, ` +
-        `vocab ${c.vocab_size}) — ${data.simd ? "SIMD128" : "scalar"} build, loaded in ${data.ms.toFixed(0)} ms`);
+      // Needle v1 is the one generation libneedle loads today (needle.safetensors).
+      $("model").textContent = `${modelName} — Needle v1`;
+      setState("ready", `Ready: ${modelName} — Needle v1, d_model ${c.d_model}, ${c.num_heads}/${c.num_kv_heads} heads, ` +
+        `${c.num_encoder_layers}+${c.num_decoder_layers} layers, vocab ${c.vocab_size} — ` +
+        `${data.simd ? "SIMD128" : "scalar"} build, loaded in ${data.ms.toFixed(0)} ms`);
       break;
     }
     case "token":
+      if (firstTokenMs === null) firstTokenMs = data.ms;
       $("stream").textContent += data.piece;
       break;
     case "done": {
       const r = data.result;
+      $("calls").textContent = r.calls ? JSON.stringify(r.calls, null, 2) : "(not a call list)";
       const shown = JSON.stringify({ calls: r.calls, text: r.text, tokenIds: r.tokenIds, stop: r.stop }, null, 2);
       $("result").textContent = shown.replace(/"tokenIds": \[[^\]]*\]/, (ids) => ids.replace(/\s+/g, " "));
-      $("time").textContent = `${data.ms.toFixed(1)} ms (${r.tokenIds.length} tokens generated, ${r.encoderTokens} encoder tokens)`;
+      const first = firstTokenMs === null ? "" : `, first token after ${firstTokenMs.toFixed(1)} ms`;
+      $("time").textContent = `${data.ms.toFixed(1)} ms (${r.tokenIds.length} tokens generated, ${r.encoderTokens} encoder tokens${first})`;
       setState("done");
       break;
     }
@@ -66,6 +75,14 @@ function load(name, weights, vocab) {
   failedWhile = "loading";
   setState("loading", `Loading ${name}…`);
   worker.postMessage({ type: "load", weights, vocab, simd: SIMD }, [weights]);
+  document.body.dataset.hasModel = "1";
+}
+
+function loadDemo() {
+  modelName = DEMO_NAME;
+  failedWhile = "loading";
+  setState("loading", `Loading the ${DEMO_NAME}…`);
+  worker.postMessage({ type: "demo", simd: SIMD });
   document.body.dataset.hasModel = "1";
 }
 
@@ -96,7 +113,9 @@ function run() {
   if ($("run").disabled || !toolsValid()) return;
   $("stream").textContent = "";
   $("result").textContent = "";
+  $("calls").textContent = "";
   $("time").textContent = "running…";
+  firstTokenMs = null;
   failedWhile = "running";
   setState("running");
   worker.postMessage({ type: "run", query: $("query").value, tools: $("tools").value });
@@ -114,4 +133,5 @@ fetch(DEFAULT_TOOLS)
   .catch(() => {
     $("tools").value = '[{"name":"get_weather","description":"Get the current weather for a city","parameters":{"city":{"type":"string"}}}]';
   });
-loadUrls(DEFAULT_WEIGHTS, DEFAULT_VOCAB);
+if (WEIGHTS_URL) loadUrls(WEIGHTS_URL, VOCAB_URL);
+else loadDemo();

@@ -10,10 +10,11 @@ function fail(e) {
 
 onmessage = async ({ data }) => {
   try {
-    if (data.type === "load") {
+    if (data.type === "load" || data.type === "demo") {
       const t0 = performance.now();
       simd = (await init(data.simd === false ? { simd: false } : {})).simd;
-      const next = await Engine.load(new Uint8Array(data.weights), data.vocab);
+      // "demo": the demo model shipped in the npm package (fetched from wasm/npm/gen/demo/).
+      const next = data.type === "demo" ? await Engine.demo() : await Engine.load(new Uint8Array(data.weights), data.vocab);
       engine?.free();
       engine = next;
       postMessage({ type: "loaded", config: engine.config, simd, ms: performance.now() - t0 });
@@ -21,7 +22,7 @@ onmessage = async ({ data }) => {
       if (!engine) throw new Error("no model loaded");
       const t0 = performance.now();
       const r = engine.runStream(data.query, data.tools, (id, piece) => {
-        postMessage({ type: "token", id, piece });
+        postMessage({ type: "token", id, piece, ms: performance.now() - t0 });
       });
       postMessage({ type: "done", result: r, ms: performance.now() - t0 });
     }

@@ -2,6 +2,9 @@ package needle
 
 /*
 #include <needle.h>
+#if !defined(NEEDLE_VERSION_MAJOR) || !defined(NEEDLE_MAX_QUERY_BYTES)
+#error "this needle.h is not libneedle's (Cactus's own engine ships a needle.h too): set PKG_CONFIG_PATH to <libneedle prefix>/lib/pkgconfig"
+#endif
 */
 import "C"
 

@@ -28,6 +28,12 @@ package needle
 #include <stdlib.h>
 #include <string.h>
 
+// Cactus's closed engine also ships a needle.h (and a libneedle) with other signatures:
+// refuse to build against a needle.h that is not libneedle's.
+#if !defined(NEEDLE_VERSION_MAJOR) || !defined(NEEDLE_VERSION_MINOR) || !defined(NEEDLE_MAX_QUERY_BYTES)
+#error "this needle.h is not libneedle's (Cactus's own engine ships a needle.h too): set PKG_CONFIG_PATH to <libneedle prefix>/lib/pkgconfig"
+#endif
+
 // Every helper below makes one libneedle call and, if it failed, copies this thread's
 // last status and message into *err before returning, so both are read on the OS thread
 // that made the call (a goroutine may move to another thread between two cgo calls).
@@ -143,6 +149,34 @@ import (
 // Version returns the version of the linked libneedle, "MAJOR.MINOR.PATCH".
 func Version() string { return C.GoString(C.needle_version()) }
 
+// The version of the needle.h this package was built against.
+const (
+	headerMajor = C.NEEDLE_VERSION_MAJOR
+	headerMinor = C.NEEDLE_VERSION_MINOR
+	headerPatch = C.NEEDLE_VERSION_PATCH
+)
+
+var libraryOnce sync.Once
+var libraryErr error
+
+// checkLibrary makes sure, once, that the libneedle loaded at run time is the one the
+// header described (same MAJOR.MINOR), not another build or another library of the same
+// file name; Load and LoadBytes return its error.
+func checkLibrary() error {
+	libraryOnce.Do(func() {
+		have := Version()
+		want := fmt.Sprintf("%d.%d.", headerMajor, headerMinor)
+		if !strings.HasPrefix(have, want) {
+			libraryErr = newError(StatusInternal, fmt.Sprintf(
+				"the loaded libneedle reports version %q but this package was built against needle.h %d.%d.%d: "+
+					"another libneedle (or another library named libneedle) was found at run time; "+
+					"use the prefix of the needle.pc you built with (rpath, LD_LIBRARY_PATH) or the needle_static tag",
+				have, headerMajor, headerMinor, headerPatch))
+		}
+	})
+	return libraryErr
+}
+
 // Input limits of libneedle (needle.h), in bytes of UTF-8. A longer query (of Run,
 // RunStream, RunBatch) or retrieval text (of EncodeContrastive, RetrieveTools) fails with
 // ErrInvalidArgument, a longer tools JSON with ErrInvalidTools, before any work is done.
@@ -244,6 +278,9 @@ func goStr(s *C.char) string {
 
 // Load loads a model from needle.safetensors (memory-mapped) and vocab.txt.
 func Load(weightsPath, vocabPath string) (*Engine, error) {
+	if err := checkLibrary(); err != nil {
+		return nil, err
+	}
 	w, err := cstr(weightsPath, "weights path")
 	if err != nil {
 		return nil, err
@@ -265,6 +302,9 @@ func Load(weightsPath, vocabPath string) (*Engine, error) {
 // LoadBytes loads a model from the contents of needle.safetensors and vocab.txt. Both are
 // copied; the slices may be reused after the call.
 func LoadBytes(weights, vocab []byte) (*Engine, error) {
+	if err := checkLibrary(); err != nil {
+		return nil, err
+	}
 	var one [1]byte // C rejects NULL even for empty input: pass a valid pointer instead
 	wp, vp := unsafe.Pointer(&one[0]), unsafe.Pointer(&one[0])
 	if len(weights) > 0 {

@@ -1213,3 +1213,15 @@ func TestBundledDemoModel(t *testing.T) {
 		t.Fatalf("unexpected answer %q (calls %+v)", r.Text, r.Calls)
 	}
 }
+
+// The library loaded at run time is the one needle.h describes (see checkLibrary): the
+// guard against another libneedle of the same file name passes for the right one.
+func TestLoadedLibraryMatchesHeader(t *testing.T) {
+	if err := checkLibrary(); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("%d.%d.%d", headerMajor, headerMinor, headerPatch)
+	if Version() != want {
+		t.Fatalf("needle_version() = %q, needle.h says %q", Version(), want)
+	}
+}

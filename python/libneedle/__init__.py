@@ -1,7 +1,7 @@
 """libneedle: a runtime for Needle v1, the 26M-parameter tool-calling model.
 
     >>> import libneedle
-    >>> engine = libneedle.Engine.load("needle.safetensors", "vocab.txt")
+    >>> engine = libneedle.Engine.demo()  # bundled demo model; or Engine.load("needle.safetensors", "vocab.txt")
     >>> r = engine.run("What's the weather in Paris?",
     ...                [{"name": "get_weather", "parameters": {"city": {"type": "string"}}}])
     >>> r.calls

@@ -70,6 +70,10 @@ class Engine:
     def load(weights_path: _StrPath, vocab_path: _StrPath) -> Engine:
         """Loads ``needle.safetensors`` (memory-mapped) and ``vocab.txt``."""
     @staticmethod
+    def demo() -> Engine:
+        """The demo model bundled in the package (a small Needle v1 model trained by the
+        libneedle project on synthetic tools: a demo of the runtime, not the published Needle)."""
+    @staticmethod
     def from_bytes(weights: bytes | bytearray | memoryview, vocab_text: str) -> Engine:
         """Loads from memory: the weights file's bytes and the text of ``vocab.txt``."""
     @property

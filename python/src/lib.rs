@@ -548,6 +548,10 @@ fn weights_bytes(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
     Ok(b.downcast::<PyBytes>()?.as_bytes().to_vec())
 }
 
+/// The bundled demo model, compiled into the extension so that `Engine.demo()` needs no files.
+static DEMO_WEIGHTS: &[u8] = include_bytes!("../../models/needle-demo/needle.safetensors");
+static DEMO_VOCAB: &str = include_str!("../../models/needle-demo/vocab.txt");
+
 #[pymethods]
 impl PyEngine {
     #[staticmethod]
@@ -561,6 +565,18 @@ impl PyEngine {
             let w = path_arg(weights_path)?;
             let v = path_arg(vocab_path)?;
             detach(py, |_| needle::Engine::load(&w, &v))
+                .map(|inner| PyEngine { inner })
+                .map_err(|e| engine_err(py, &e))
+        })
+    }
+
+    /// The demo model bundled in the wheel (`models/needle-demo/`: a small Needle v1 model
+    /// trained by the libneedle project on synthetic tools; a demo of the runtime, not the
+    /// published Needle).
+    #[staticmethod]
+    fn demo(py: Python<'_>) -> PyResult<Self> {
+        guarded(py, || {
+            detach(py, |_| needle::Engine::from_bytes(DEMO_WEIGHTS.to_vec(), DEMO_VOCAB))
                 .map(|inner| PyEngine { inner })
                 .map_err(|e| engine_err(py, &e))
         })

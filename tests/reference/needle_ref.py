@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Independent NumPy reference implementation of Needle v1 as libneedle runs it.
 
-Written from docs/spec (/work/shared/spec/needle-v1.md): Part A decisions, Part B §1, §2, §4, §5, §6.
+Written from the project's description of the format and behaviour: docs/FORMATS.md (files) and
+docs/ARCHITECTURE.md (*Behaviour, stage by stage*: tools JSON, encoder input, the v1 network,
+decoding, constrained decoding, output).
 float32 throughout (matrix products over all encoder positions at once; summation order is BLAS's,
 which A8 allows). Differences from needle-rs that are deliberate (Part A):
   * argmax ties -> LOWEST id (A5); needle-rs takes the highest;
@@ -475,7 +477,7 @@ _ARGS_TRIGGER = b'"arguments":{'
 
 
 class Constrained:
-    """JSON state machine + tries, fed the bytes of each generated token (spec §5.2-§5.4)."""
+    """JSON state machine + tries, fed the bytes of each generated token (docs/ARCHITECTURE.md#constrained-decoding)."""
 
     def __init__(self, defs, token_bytes, vocab_size):
         self.names = Trie(d["snake"] for d in defs)

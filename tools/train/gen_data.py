@@ -9,7 +9,7 @@ values from the query instead of memorising them), multi-call examples and queri
 JSON-Schema style, with tool names in one of five naming conventions.
 
 Targets are exactly what Needle v1 emits: `<tool_call>` then the compact JSON array of calls, then
-EOS; the model sees snake_cased tool names (libneedle normalises them, spec A4) and the answer uses
+EOS; the model sees snake_cased tool names (libneedle normalises them, docs/ARCHITECTURE.md#tools-json) and the answer uses
 them (libneedle restores the caller's spelling afterwards).
 
 Training also mixes in (never in the held-out split): more phrasings per catalogue tool

@@ -1,4 +1,4 @@
-"""Needle v1 architecture in PyTorch (spec Part B §2), for training the bundled demo model.
+"""Needle v1 architecture in PyTorch (docs/ARCHITECTURE.md#the-v1-network), for training the bundled demo model.
 
 Exactly the published math: ZCRMSNorm (eps 1e-6 inside the sqrt, scale 1+γ), pre-norm residual
 blocks with sigmoid scalar gates, split-half RoPE on self-attention q/k only, per-head q/k
@@ -175,7 +175,7 @@ class Needle(nn.Module):
         return self.decode(self.encode(enc_ids, enc_mask), enc_mask, dec_ids)
 
 
-# ------------------------------------------------------------------ export (spec Part B §1)
+# ------------------------------------------------------------------ export (docs/FORMATS.md)
 
 def export_arrays(model):
     """Ordered {name: (kind, f32 numpy array)} in the published tensor naming."""

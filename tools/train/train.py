@@ -3,14 +3,14 @@
 
 Stages (each reads the previous one's outputs from --work, default target/needle-demo):
   data    generate the synthetic dataset (gen_data.py), train the SentencePiece BPE vocabulary with the
-          upstream options (spec §3.5), tokenise the training set
+          upstream options (docs/ARCHITECTURE.md#tokenizer), tokenise the training set
   train   train the Needle v1 architecture (needle_torch.py) with AdamW; the last --qat-frac of the
           steps use fake INT4 projections + BF16 embedding (quantisation-aware fine-tuning);
           checkpoints to WORK/ckpt.pt
   export  write OUT/needle.safetensors (INT4 + BF16, the published layout, via tools/make_model.py's
           writer) and OUT/vocab.txt
   eval    reload the exported file into PyTorch (dequantised exactly as the runtime does), greedy-decode
-          the held-out split with constrained decoding (spec §5, tests/reference/needle_ref.py's state
+          the held-out split with constrained decoding (docs/ARCHITECTURE.md#constrained-decoding, tests/reference/needle_ref.py's state
           machine), report accuracy per category, and write the committed fixtures
           tests/fixtures/demo/heldout.jsonl (with the framework's token ids for the parity test)
 
@@ -87,7 +87,7 @@ def stage_data(a):
             f.write(r["query"] + "\n" + normalize_tools(r["tools"])[0] + "\n" + r["answer"] + "\n")
         # Printable ASCII in random order, so that character_coverage (default 0.9995) keeps every
         # printable character as a piece: a character left to byte fallback would be emitted as a
-        # <0xNN> piece, which the runtime prints literally (spec §3.3). Random order keeps these
+        # <0xNN> piece, which the runtime prints literally (docs/ARCHITECTURE.md#tokenizer). Random order keeps these
         # lines from creating merges.
         rr = random.Random(a.seed)
         chars = [chr(c) for c in range(33, 127)]

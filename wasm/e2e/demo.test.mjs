@@ -4,7 +4,8 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
+import path from "node:path";
 import { chromium } from "playwright-core";
 import { Engine } from "libneedle";
 import { ROOT, TOOLS, VOCAB, modelBytes } from "../tests/common.mjs";
@@ -65,50 +66,86 @@ async function openDemo(query = "") {
   return { page, errors };
 }
 
-async function runInPage(page) {
+// `fill`: replace the page's default tools and query (else the defaults: examples/tools.json
+// and "What's the weather in Paris?").
+async function runInPage(page, fill = true) {
   await page.waitForSelector("body[data-state=ready]", { timeout: 60000 });
   await page.waitForFunction(() => document.getElementById("tools").value.length > 0);
-  await page.fill("#tools", TOOLS);
-  await page.fill("#query", QUERY);
+  if (fill) {
+    await page.fill("#tools", TOOLS);
+    await page.fill("#query", QUERY);
+  }
   await page.click("#run");
   await page.waitForSelector("body[data-state=done]", { timeout: 60000 });
   return {
+    model: await page.textContent("#model"),
     status: await page.textContent("#status"),
     result: JSON.parse(await page.textContent("#result")),
+    calls: await page.textContent("#calls"),
     stream: await page.textContent("#stream"),
     time: await page.textContent("#time"),
+    tools: await page.inputValue("#tools"),
+    query: await page.inputValue("#query"),
   };
 }
 
-async function expected() {
-  const e = await Engine.load(modelBytes("small"), VOCAB);
+async function expected(load, query, tools) {
+  const e = await load();
   let stream = "";
-  const r = e.runStream(QUERY, TOOLS, (_, piece) => {
+  const r = e.runStream(query, tools, (_, piece) => {
     stream += piece;
   });
   e.free();
   return { r, stream };
 }
+const demoExpected = () => expected(() => Engine.demo(), "What's the weather in Paris?", TOOLS);
+const PARIS = [{ name: "get_weather", arguments: { city: "Paris" } }];
 
-test("demo page: default model, SIMD build, streamed call and result equal Node.js", async () => {
+test("demo page: bundled demo model by default, a real call streams in, equal to Node.js", async () => {
   const { page, errors } = await openDemo();
-  const shown = await runInPage(page);
-  const { r, stream } = await expected();
-  assert.match(shown.status, /^Ready: small\.safetensors .*SIMD128 build/);
-  assert.deepEqual(shown.result, { calls: r.calls, text: r.text, tokenIds: r.tokenIds, stop: r.stop });
+  const shown = await runInPage(page, false);
+  assert.equal(shown.query, "What's the weather in Paris?");
+  assert.equal(shown.tools, TOOLS); // examples/tools.json
+  const { r, stream } = await demoExpected();
+  assert.deepEqual(r.calls, PARIS);
+  // Which model and generation, and the build.
+  assert.match(shown.model, /^bundled demo model \(models\/needle-demo.*\) — Needle v1$/);
+  assert.match(shown.status, /^Ready: bundled demo model .* — Needle v1, d_model 128, 4\/2 heads, 3\+3 layers, vocab 1024 — SIMD128 build, loaded in \d+ ms$/);
+  // The call JSON as it streamed, the parsed calls, the result and the timing.
   assert.equal(shown.stream, stream);
-  assert.match(shown.time, /^\d+(\.\d+)? ms \(\d+ tokens generated/);
+  assert.match(shown.stream, /\[\{"name":"get_weather","arguments":\{"city":"Paris"\}\}\]/);
+  assert.deepEqual(JSON.parse(shown.calls), PARIS);
+  assert.deepEqual(shown.result, { calls: r.calls, text: r.text, tokenIds: r.tokenIds, stop: r.stop });
+  assert.match(shown.time, /^\d+(\.\d+)? ms \(\d+ tokens generated, \d+ encoder tokens, first token after \d+(\.\d+)? ms\)$/);
+  // What a person sees: a screenshot of the page, and its rendered text.
+  mkdirSync(path.join(ROOT, "wasm/target"), { recursive: true });
+  const png = await page.screenshot({ path: path.join(ROOT, "wasm/target/e2e-demo.png"), fullPage: true });
+  assert.ok(png.length > 10000, `screenshot is only ${png.length} bytes`);
+  const seen = await page.innerText("body");
+  assert.match(seen, /Call JSON, as it streams\s+<tool_call> \[\{"name":"get_weather","arguments":\{"city":"Paris"\}\}\]/);
+  assert.match(seen, /Parsed calls\s+\[\s+\{\s+"name": "get_weather",\s+"arguments": \{\s+"city": "Paris"/);
   assert.deepEqual(errors, []);
   await page.close();
 });
 
 test("demo page: scalar fallback build (?simd=0) gives the same result", async () => {
   const { page, errors } = await openDemo("?simd=0");
-  const shown = await runInPage(page);
-  const { r } = await expected();
+  const shown = await runInPage(page, false);
+  const { r } = await demoExpected();
   assert.match(shown.status, /scalar build/);
   assert.deepEqual(shown.result.tokenIds, r.tokenIds);
   assert.equal(shown.result.text, r.text);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("demo page: ?weights=&vocab= loads other files (a synthetic model), equal to Node.js", async () => {
+  const { page, errors } = await openDemo("?weights=../../target/test-models/small.safetensors");
+  const shown = await runInPage(page);
+  const { r, stream } = await expected(() => Engine.load(modelBytes("small"), VOCAB), QUERY, TOOLS);
+  assert.match(shown.status, /^Ready: small\.safetensors — Needle v1, d_model .*SIMD128 build/);
+  assert.deepEqual(shown.result, { calls: r.calls, text: r.text, tokenIds: r.tokenIds, stop: r.stop });
+  assert.equal(shown.stream, stream);
   assert.deepEqual(errors, []);
   await page.close();
 });

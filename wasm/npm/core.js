@@ -258,9 +258,10 @@ class Instance {
 
 /**
  * Builds the `Engine` class over `loadRaw()`, which resolves to the wasm-bindgen glue
- * module (built with --experimental-reset-state-function).
+ * module (built with --experimental-reset-state-function), and `loadDemo()`, which resolves
+ * to `{ weights, vocab }` of the demo model shipped in the package (`gen/demo/`).
  */
-export function defineEngine(loadRaw) {
+export function defineEngine(loadRaw, loadDemo) {
   const instances = new WeakMap();
   const instanceOf = (m) => {
     let st = instances.get(m);
@@ -296,6 +297,16 @@ export function defineEngine(loadRaw) {
       }
       const gen = st.generation;
       return new Engine(st.call(gen, () => new m.RawEngine(bytes, text)), st, gen, PRIVATE);
+    }
+
+    /**
+     * Loads the demo model shipped in the package (`gen/demo/`, copied from the repository's
+     * `models/needle-demo/` by tools/build_wasm.sh): a small Needle v1 model trained by the
+     * libneedle project on synthetic tools — a demo of the runtime, not the published Needle.
+     */
+    static async demo() {
+      const { weights, vocab } = await loadDemo();
+      return Engine.load(weights, vocab);
     }
 
     /** Runs `f(raw)` as a raw call of this engine. */

@@ -89,6 +89,12 @@ export declare class Engine {
    */
   static load(weights: Uint8Array | ArrayBuffer, vocab: string | Uint8Array): Promise<Engine>;
   /**
+   * Loads the demo model shipped in this package (`gen/demo/`; Node.js reads it, browsers
+   * fetch it from next to the module): a small Needle v1 model (575k parameters) trained by
+   * the libneedle project on synthetic tools — a demo of the runtime, not the published Needle.
+   */
+  static demo(): Promise<Engine>;
+  /**
    * Answers `query` given the tools. Throws a `NeedleError` on invalid tools JSON, a query
    * or tools over `MAX_QUERY_BYTES` / `MAX_TOOLS_BYTES`, or a string with a lone surrogate
    * (checked before anything is copied into wasm memory).

@@ -1,5 +1,6 @@
 // Node.js entry of libneedle (wasm-bindgen `nodejs` target, SIMD128 build: every Node.js
 // release that runs this package supports WebAssembly SIMD).
+import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { defineEngine } from "./core.js";
 
@@ -10,7 +11,16 @@ const require = createRequire(import.meta.url);
 const raw = require("./gen/node/libneedle_wasm.js");
 
 /** The libneedle engine (see index.d.ts). */
-export const Engine = defineEngine(async () => raw);
+export const Engine = defineEngine(
+  async () => raw,
+  async () => {
+    const [weights, vocab] = await Promise.all([
+      readFile(new URL("./gen/demo/needle.safetensors", import.meta.url)),
+      readFile(new URL("./gen/demo/vocab.txt", import.meta.url), "utf8"),
+    ]);
+    return { weights, vocab };
+  },
+);
 
 /** Present for symmetry with the browser entry: the Node.js build is ready at import. */
 export async function init() {

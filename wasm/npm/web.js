@@ -56,7 +56,20 @@ function start(options = {}) {
 }
 
 /** The libneedle engine (see index.d.ts). */
-export const Engine = defineEngine(async () => (await start()).raw);
+export const Engine = defineEngine(
+  async () => (await start()).raw,
+  async () => {
+    // Fetched from next to this module, like the .wasm files.
+    const get = async (name) => {
+      const url = new URL(`./gen/demo/${name}`, import.meta.url);
+      const r = await fetch(url);
+      if (!r.ok) throw new Error(`cannot fetch the demo model file ${url}: HTTP ${r.status}`);
+      return r;
+    };
+    const [w, v] = await Promise.all([get("needle.safetensors"), get("vocab.txt")]);
+    return { weights: new Uint8Array(await w.arrayBuffer()), vocab: await v.text() };
+  },
+);
 
 /** The version of the libneedle engine inside the wasm module. */
 export async function version() {
