@@ -147,6 +147,31 @@ pub(crate) fn refuse_speech(bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// The fields both headers share, for [`check_common`] (the two header structs name
+/// them alike).
+macro_rules! common_fields {
+    ($g:expr) => {
+        Common {
+            kv_bits: $g.kv_bits,
+            d_model: $g.d_model,
+            num_heads: $g.num_heads,
+            num_kv_heads: $g.num_kv_heads,
+            num_layers: $g.num_layers,
+            hada_n: $g.hada_n,
+            engram_slots: $g.engram_slots,
+            engram_sub_dim: $g.engram_sub_dim,
+            num_engram_tables: $g.num_engram_tables,
+            engram_conv_taps: $g.engram_conv_taps,
+            engram_conv_dilation: $g.engram_conv_dilation,
+            num_engram_orders: $g.num_engram_orders,
+            engram_orders: &$g.engram_orders,
+            num_engram_sites: $g.num_engram_sites,
+            engram_sites: &$g.engram_sites,
+            rope_theta: $g.rope_theta,
+        }
+    };
+}
+
 /// The v2 header (B2.2): every field after tag, num_tensors and codebook_len.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct V2Geometry {
@@ -228,24 +253,7 @@ impl V2Geometry {
         }
         check_common(
             "v2",
-            Common {
-                kv_bits: self.kv_bits,
-                d_model: self.d_model,
-                num_heads: self.num_heads,
-                num_kv_heads: self.num_kv_heads,
-                num_layers: self.num_layers,
-                hada_n: self.hada_n,
-                engram_slots: self.engram_slots,
-                engram_sub_dim: self.engram_sub_dim,
-                num_engram_tables: self.num_engram_tables,
-                engram_conv_taps: self.engram_conv_taps,
-                engram_conv_dilation: self.engram_conv_dilation,
-                num_engram_orders: self.num_engram_orders,
-                engram_orders: &self.engram_orders,
-                num_engram_sites: self.num_engram_sites,
-                engram_sites: &self.engram_sites,
-                rope_theta: self.rope_theta,
-            },
+            common_fields!(self),
         )?;
         if self.head_dim % 2 != 0 {
             return Err(f("head_dim", format!("is {}, must be even (RoPE rotates pairs)", self.head_dim)));
@@ -375,24 +383,7 @@ impl V3Geometry {
         }
         check_common(
             "v3",
-            Common {
-                kv_bits: self.kv_bits,
-                d_model: self.d_model,
-                num_heads: self.num_heads,
-                num_kv_heads: self.num_kv_heads,
-                num_layers: self.num_layers,
-                hada_n: self.hada_n,
-                engram_slots: self.engram_slots,
-                engram_sub_dim: self.engram_sub_dim,
-                num_engram_tables: self.num_engram_tables,
-                engram_conv_taps: self.engram_conv_taps,
-                engram_conv_dilation: self.engram_conv_dilation,
-                num_engram_orders: self.num_engram_orders,
-                engram_orders: &self.engram_orders,
-                num_engram_sites: self.num_engram_sites,
-                engram_sites: &self.engram_sites,
-                rope_theta: self.rope_theta,
-            },
+            common_fields!(self),
         )?;
         if self.out_vocab > self.vocab {
             return Err(f("out_vocab", format!("is {}, more than vocab {}", self.out_vocab, self.vocab)));
