@@ -25,6 +25,28 @@ pub const MAX_TOOLS_BYTES: usize = 16 << 20;
 /// make a default call unbounded. An explicit `max_new_tokens` may go up to `max_dec_len`.
 pub const DEFAULT_MAX_NEW_TOKENS: usize = 512;
 
+/// Options of loading a model.
+///
+/// ```
+/// let opts = needle::LoadOptions::default().depth(3);
+/// assert_eq!(opts.depth, Some(3));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Needle v3 only: keep this many of the file's blocks (2 … its layers), chosen in
+    /// upstream's ladder order (both ends first, then bisection), for a smaller, faster
+    /// model. `None` keeps them all. With any other file it is an `InvalidArgument` error.
+    pub depth: Option<usize>,
+}
+
+impl LoadOptions {
+    /// Sets `depth`.
+    pub fn depth(mut self, depth: usize) -> Self {
+        self.depth = Some(depth);
+        self
+    }
+}
+
 /// Per-call options.
 ///
 /// ```
@@ -119,12 +141,24 @@ impl Engine {
     /// file's first bytes; a v1 `needle.safetensors` needs [`Engine::load`] with its
     /// `vocab.txt`.
     pub fn open(path: impl AsRef<Path>) -> Result<Engine> {
-        Engine::from_storage(map_file(path.as_ref())?, None)
+        Engine::open_with(path, &LoadOptions::default())
+    }
+
+    /// [`Engine::open`] with load options (the v3 ladder `depth`).
+    pub fn open_with(path: impl AsRef<Path>, opts: &LoadOptions) -> Result<Engine> {
+        let model::Loaded { net, tokenizer } = model::load(map_file(path.as_ref())?, None, opts.depth)?;
+        Ok(Engine { net, tokenizer })
     }
 
     /// [`Engine::open`] from the file's bytes (taken over, not copied).
     pub fn open_bytes(model: Vec<u8>) -> Result<Engine> {
-        Engine::from_storage(Storage::Owned(model), None)
+        Engine::open_bytes_with(model, &LoadOptions::default())
+    }
+
+    /// [`Engine::open_bytes`] with load options.
+    pub fn open_bytes_with(model: Vec<u8>, opts: &LoadOptions) -> Result<Engine> {
+        let model::Loaded { net, tokenizer } = model::load(Storage::Owned(model), None, opts.depth)?;
+        Ok(Engine { net, tokenizer })
     }
 
     /// Loads from memory: the weights file's bytes (taken over, not copied) and the
@@ -134,7 +168,7 @@ impl Engine {
     }
 
     fn from_storage(storage: Storage, vocab_text: Option<&str>) -> Result<Engine> {
-        let model::Loaded { net, tokenizer } = model::load(storage, vocab_text)?;
+        let model::Loaded { net, tokenizer } = model::load(storage, vocab_text, None)?;
         Ok(Engine { net, tokenizer })
     }
 

@@ -50,7 +50,7 @@ mod error;
 pub mod kernels;
 mod threads;
 
-pub use api::{Engine, RunOptions, DEFAULT_MAX_NEW_TOKENS, MAX_QUERY_BYTES, MAX_TOOLS_BYTES};
+pub use api::{Engine, LoadOptions, RunOptions, DEFAULT_MAX_NEW_TOKENS, MAX_QUERY_BYTES, MAX_TOOLS_BYTES};
 pub use error::{Error, ErrorKind, Result};
 pub use generate::constrain;
 pub use model::v1::config::{Activation, Config};

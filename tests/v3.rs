@@ -138,3 +138,43 @@ fn writer_files_with_every_cq_width_answer_as_needle_rs() {
     assert_eq!(n, 16);
     assert!(over >= 4, "prompts over the sequence limit: {over}");
 }
+
+/// Ladder rungs sliced at load (`LoadOptions::depth`) answer as upstream's
+/// `ladder_config` + `ladder_slice` in JAX and needle-rs's `load_with_depth`.
+#[test]
+fn ladder_rungs_answer_as_upstream_and_needle_rs() {
+    let mut n = 0;
+    for geom in ["tiny", "edge", "full"] {
+        let meta: Value = serde_json::from_str(&std::fs::read_to_string(fixture(&format!("{geom}.json"))).unwrap()).unwrap();
+        let text = std::fs::read_to_string(fixture(&format!("{geom}.cases.jsonl"))).unwrap();
+        let cases: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let layers = meta["header"]["num_layers"].as_u64().unwrap() as usize;
+        for lc in meta["ladder"].as_array().unwrap() {
+            let depth = lc["depth"].as_u64().unwrap() as usize;
+            let e = Engine::open_with(fixture(&format!("{geom}.cact")), &needle::LoadOptions::default().depth(depth)).unwrap();
+            assert_eq!(e.geometry()["num_layers"], depth);
+            let c = &cases[lc["case"].as_u64().unwrap() as usize];
+            let mut opts = RunOptions::default().max_new_tokens(meta["steps"].as_u64().unwrap() as usize).constrained(false);
+            if let Some(s) = c["system"].as_str() {
+                opts = opts.system(s);
+            }
+            let r = e.run_with(c["query"].as_str().unwrap(), c["tools"].as_str().unwrap(), &opts).unwrap();
+            let margins: Vec<f64> = lc["jax_margins"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+            assert!(same_under_near_tie(&r.token_ids, &ids(&lc["jax_ids"]), &margins), "{geom} depth {depth}: vs JAX");
+            assert!(same_under_near_tie(&r.token_ids, &ids(&lc["needle_rs_ids"]), &margins), "{geom} depth {depth}: vs needle-rs");
+            n += 1;
+        }
+        // The whole depth is the file unchanged; out of range is a clear error.
+        let full = Engine::open_with(fixture(&format!("{geom}.cact")), &needle::LoadOptions::default().depth(layers)).unwrap();
+        assert_eq!(full.geometry(), Engine::open(fixture(&format!("{geom}.cact"))).unwrap().geometry());
+        for bad in [0, 1, layers + 1] {
+            let err = Engine::open_with(fixture(&format!("{geom}.cact")), &needle::LoadOptions::default().depth(bad)).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+            assert!(err.to_string().contains("depth"), "{err}");
+        }
+    }
+    assert!(n >= 10, "{n} rungs");
+    // depth with a v1 file is an error.
+    let err = Engine::open_with(model_path("tiny"), &needle::LoadOptions::default().depth(2)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+}

@@ -34,6 +34,8 @@ Options for run:
   --max-tokens N       generate at most N tokens (default: the model's max_dec_len, at most 512;
                        upper bound: max_dec_len)
   --no-constrain       do not constrain tool names and argument keys to the given tools
+  --system TEXT        a system prompt (Needle v2/v3)
+  --depth N            Needle v3: run the ladder rung of N blocks (2 ... the file's layers)
 Options for every command:
   --weights FILE       needle.safetensors to load (default: the bundled demo model, or $NEEDLE_WEIGHTS)
   --vocab FILE         vocab.txt to load (default: the bundled demo vocabulary, or $NEEDLE_VOCAB)
@@ -72,6 +74,8 @@ struct Args {
     stream: bool,
     json: bool,
     max_tokens: Option<usize>,
+    depth: Option<usize>,
+    system: Option<String>,
     no_constrain: bool,
 }
 
@@ -111,6 +115,11 @@ fn parse(argv: Vec<String>) -> Result<Args, Fail> {
             "--vocab" => a.vocab = Some(PathBuf::from(value("--vocab")?)),
             "--tools" => a.tools_file = Some(value("--tools")?),
             "--tools-json" => a.tools_json = Some(value("--tools-json")?),
+            "--depth" => {
+                let v = value("--depth")?;
+                a.depth = Some(v.parse().map_err(|_| usage_err(format!("--depth needs a whole number, got '{v}'")))?);
+            }
+            "--system" => a.system = Some(value("--system")?),
             "--max-tokens" => {
                 let v = value("--max-tokens")?;
                 a.max_tokens = Some(v.parse().map_err(|_| {
@@ -147,10 +156,14 @@ fn load(a: &Args) -> Result<(Engine, PathBuf, PathBuf, u128), Fail> {
     let t0 = Instant::now();
     // A .cact (Needle v2/v3) carries its tokenizer: without --vocab it is opened alone.
     if explicit.is_none() && is_cact(&w) {
-        let engine = Engine::open(&w).map_err(|e| Fail(1, format!("cannot load the model: {e}")))?;
+        let opts = needle::LoadOptions { depth: a.depth };
+        let engine = Engine::open_with(&w, &opts).map_err(|e| Fail(1, format!("cannot load the model: {e}")))?;
         return Ok((engine, w, PathBuf::from("(in the .cact file)"), t0.elapsed().as_micros()));
     }
     let v = explicit.unwrap_or_else(|| bundled("vocab.txt"));
+    if a.depth.is_some() {
+        return Err(Fail(1, "cannot load the model: --depth (the ladder) applies to Needle v3 .cact files only".into()));
+    }
     let engine = Engine::load(&w, &v).map_err(|e| Fail(1, format!("cannot load the model: {e}")))?;
     Ok((engine, w, v, t0.elapsed().as_micros()))
 }
@@ -214,6 +227,9 @@ fn cmd_run(a: &Args) -> Result<(), Fail> {
     let tools = tools_text(a)?;
     let (engine, _, _, load_us) = load(a)?;
     let mut opts = RunOptions::default().constrained(!a.no_constrain);
+    if let Some(sys) = &a.system {
+        opts = opts.system(sys.clone());
+    }
     if let Some(n) = a.max_tokens {
         opts = opts.max_new_tokens(n);
     }

@@ -111,9 +111,15 @@ pub(crate) struct Loaded {
 
 /// Reads a model file of any generation: one arm per file format. `vocab_text` is the
 /// text of `vocab.txt` for a v1 file, and must be `None` for a `.cact` (which carries
-/// its tokenizer).
-pub(crate) fn load(storage: Storage, vocab_text: Option<&str>) -> Result<Loaded> {
+/// its tokenizer); `depth` slices a v3 stack to a ladder rung.
+pub(crate) fn load(storage: Storage, vocab_text: Option<&str>, depth: Option<usize>) -> Result<Loaded> {
     let kind = container::sniff(storage.bytes())?;
+    if depth.is_some() && kind != FileKind::CactV3 {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            "depth (the ladder) applies to Needle v3 .cact files only",
+        ));
+    }
     let cact_with_vocab = |g: u32| {
         Error::new(
             ErrorKind::InvalidArgument,
@@ -126,7 +132,7 @@ pub(crate) fn load(storage: Storage, vocab_text: Option<&str>) -> Result<Loaded>
             ErrorKind::InvalidArgument,
             "this is not a .cact file; a Needle v1 needle.safetensors needs its vocab.txt",
         )),
-        (FileKind::CactV3, None) => v3::load(storage),
+        (FileKind::CactV3, None) => v3::load(storage, depth),
         (FileKind::CactV2, None) => Err(Error::new(
             ErrorKind::Unsupported,
             "Needle v2 .cact files are recognised but this build does not run them yet",

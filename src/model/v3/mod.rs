@@ -38,8 +38,9 @@ pub(crate) struct Model {
     tool_call: Option<(u32, u32)>,
 }
 
-/// Loads a v3 `.cact`: container, weights (in place), tokenizer (from its blob).
-pub(crate) fn load(storage: Storage) -> Result<Loaded> {
+/// Loads a v3 `.cact`: container, weights (in place), tokenizer (from its blob); with
+/// `depth`, the ladder rung of that many blocks.
+pub(crate) fn load(storage: Storage, depth: Option<usize>) -> Result<Loaded> {
     let file = Arc::new(Cact::parse(storage)?);
     let h = file.v3().ok_or_else(|| Error::weights("not a Needle v3 .cact file"))?.clone();
     let tokenizer = Tokenizer::from_cact_blob(file.tokenizer_blob()?)?;
@@ -50,7 +51,10 @@ pub(crate) fn load(storage: Storage) -> Result<Loaded> {
             h.vocab
         )));
     }
-    let w = weights::load(file)?;
+    let mut w = weights::load(file)?;
+    if let Some(d) = depth {
+        w = weights::ladder(w, d)?;
+    }
     let g = &w.g;
     let summary = crate::Config {
         d_model: g.d,
@@ -70,15 +74,16 @@ pub(crate) fn load(storage: Storage) -> Result<Loaded> {
     let geometry = serde_json::json!({
         "generation": 3,
         "vocab_size": h.vocab, "out_vocab": h.out_vocab, "d_model": h.d_model,
-        "num_heads": h.num_heads, "num_kv_heads": h.num_kv_heads, "num_layers": h.num_layers,
+        "num_heads": h.num_heads, "num_kv_heads": h.num_kv_heads, "num_layers": g.layers,
+        "file_layers": h.num_layers,
         "qk_head_dim": h.qk_head_dim, "v_head_dim": h.v_head_dim, "max_seq_len": h.max_seq_len,
         "hada_n": h.hada_n, "mhc_lanes": h.mhc_lanes, "sliding_window": h.sliding_window,
-        "global_layers": (0..h.num_layers).filter(|&l| h.is_global(l) && h.sliding_window > 0).collect::<Vec<_>>(),
+        "global_layers": (0..g.layers).filter(|&l| g.global[l] && g.window > 0).collect::<Vec<_>>(),
         "qkv_conv_taps": h.qkv_conv_taps, "kv_window": h.kv_window, "kv_bits": h.kv_bits,
         "engram_slots": h.engram_slots, "engram_sub_dim": h.engram_sub_dim,
         "num_engram_tables": h.num_engram_tables, "engram_conv_taps": h.engram_conv_taps,
         "engram_conv_dilation": h.engram_conv_dilation, "engram_seed_heads": h.engram_seed_heads,
-        "engram_orders": h.orders(), "engram_sites": h.sites(), "rope_theta": h.rope_theta,
+        "engram_orders": h.orders(), "engram_sites": g.sites, "rope_theta": h.rope_theta,
         "confidence_head": w.confidence.is_some(),
     });
     let piece = |p: &str| tokenizer.piece_id(p);

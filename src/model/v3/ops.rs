@@ -56,10 +56,8 @@ pub(crate) fn sinkhorn(r: &mut [f32], n: usize) {
     }
 }
 
-/// The order in which the depth ladder adds blocks (the `depth` load option that slices
-/// the stack by it is not wired in yet): both ends first, then repeatedly
+/// The order in which the depth ladder adds blocks: both ends first, then repeatedly
 /// the midpoint of the widest gap between chosen blocks (the leftmost among equals).
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn ladder_order(layers: usize) -> Vec<usize> {
     match layers {
         0 => return Vec::new(),
@@ -88,7 +86,6 @@ pub(crate) fn ladder_order(layers: usize) -> Vec<usize> {
 
 /// The blocks (original indices, ascending) that a ladder rung of `depth` keeps out of
 /// `layers`: the first `depth` of [`ladder_order`]. `depth` must be 2 … `layers`.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn ladder_layers(layers: usize, depth: usize) -> Result<Vec<usize>> {
     if depth < 2 || depth > layers {
         return Err(Error::argument(format!("depth must be between 2 and {layers} (the model's layers), got {depth}")));

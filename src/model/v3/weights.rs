@@ -386,3 +386,100 @@ mod tests {
         assert_eq!(cases_checked, 30);
     }
 }
+
+/// Rows of a matrix made of equal blocks (one per layer, or per probe row): block `j` of
+/// the view is block `blocks[j]` of `inner`. Calls stay inside one block.
+struct BlockRows {
+    inner: Mat,
+    block: usize,
+    blocks: Vec<usize>,
+}
+
+impl BlockRows {
+    fn map(&self, r: usize) -> usize {
+        self.blocks[r / self.block] * self.block + r % self.block
+    }
+}
+
+impl Linear for BlockRows {
+    fn rows(&self) -> usize {
+        self.block * self.blocks.len()
+    }
+
+    fn gemv_rows(&self, x: &[f32], r0: usize, r1: usize, y: &mut [f32]) {
+        // Row by row across block boundaries; one call per contiguous run.
+        let mut r = r0;
+        while r < r1 {
+            let end = r1.min((r / self.block + 1) * self.block);
+            let s = self.map(r);
+            self.inner.gemv_rows(x, s, s + (end - r), &mut y[r - r0..end - r0]);
+            r = end;
+        }
+    }
+
+    fn row(&self, r: usize, out: &mut [f32]) {
+        self.inner.row(self.map(r), out)
+    }
+}
+
+/// Gathers blocks of `block` values: block `j` of the result is block `keep[j]` of `v`.
+fn pick(v: &[f32], block: usize, keep: &[usize]) -> Vec<f32> {
+    keep.iter().flat_map(|&b| v[b * block..(b + 1) * block].iter().copied()).collect()
+}
+
+/// A ladder rung: the stack sliced to `depth` blocks in upstream's bisection order
+/// (`ladder_slice`, Part B7.6). Kept blocks keep their weights and mHC rows, take the
+/// lane of their new index, and the Engram sites and global layers are renumbered; the
+/// probe head keeps row 0 and the rows of the kept blocks. `depth` = the file's layers
+/// leaves the model unchanged.
+pub(crate) fn ladder(w: Weights, depth: usize) -> Result<Weights> {
+    let l = w.g.layers;
+    let kept = super::ops::ladder_layers(l, depth)?;
+    if depth == l {
+        return Ok(w);
+    }
+    let Weights { mut g, embedding, layers, mhc, p1, p2, sites, final_norm, confidence } = w;
+    let n = g.lanes;
+    let new_index = |old: usize| kept.iter().position(|&k| k == old);
+    let layers: Vec<Layer> = layers.into_iter().enumerate().filter(|(i, _)| kept.contains(i)).map(|(_, x)| x).collect();
+    let mhc = Mhc {
+        a_pre: pick(&mhc.a_pre, 1, &kept),
+        a_post: pick(&mhc.a_post, 1, &kept),
+        a_res: pick(&mhc.a_res, 1, &kept),
+        b_pre: pick(&mhc.b_pre, n, &kept),
+        b_post: pick(&mhc.b_post, n, &kept),
+        b_res: pick(&mhc.b_res, n * n, &kept),
+        phi_pre: Box::new(BlockRows { inner: mhc.phi_pre, block: n, blocks: kept.clone() }),
+        phi_post: Box::new(BlockRows { inner: mhc.phi_post, block: n, blocks: kept.clone() }),
+        phi_res: Box::new(BlockRows { inner: mhc.phi_res, block: n * n, blocks: kept.clone() }),
+    };
+    let mut new_sites = Vec::new();
+    let mut site_layers = Vec::new();
+    for (site, &layer) in sites.into_iter().zip(&g.sites) {
+        if let Some(j) = new_index(layer) {
+            new_sites.push(site);
+            site_layers.push(j);
+        }
+    }
+    let global = kept.iter().map(|&k| g.global[k]).collect();
+    let confidence = confidence.map(|h| {
+        let k = h.per_row;
+        let rows: Vec<usize> = std::iter::once(0).chain(kept.iter().map(|&x| x + 1)).collect();
+        let q = h.query.rows();
+        let l1 = l + 1;
+        let mut row_bias = Vec::with_capacity(q * rows.len() * k);
+        for j in 0..q {
+            row_bias.extend(pick(&h.row_bias[j * l1 * k..(j + 1) * l1 * k], k, &rows));
+        }
+        ProbeHead {
+            probes: Box::new(BlockRows { inner: h.probes, block: k, blocks: rows.clone() }),
+            gain: pick(&h.gain, k, &rows),
+            row_bias,
+            ..h
+        }
+    });
+    g.layers = depth;
+    g.global = global;
+    g.sites = site_layers;
+    Ok(Weights { g, embedding, layers, mhc, p1, p2, sites: new_sites, final_norm, confidence })
+}
