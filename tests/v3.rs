@@ -178,3 +178,66 @@ fn ladder_rungs_answer_as_upstream_and_needle_rs() {
     let err = Engine::open_with(model_path("tiny"), &needle::LoadOptions::default().depth(2)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);
 }
+
+/// The full published geometry, written by the project's writer at test time (33 MB,
+/// not committed) and checked against the hash recorded with the needle-rs cases.
+fn full_geometry_file(args: &[Value], sha: &str) -> std::path::PathBuf {
+    use sha2::{Digest, Sha256};
+    let path = root().join("target/test-models/needle3-full.cact");
+    let hash = |p: &std::path::Path| std::fs::read(p).map(|b| Sha256::digest(&b).iter().map(|x| format!("{x:02x}")).collect::<String>());
+    if hash(&path).ok().as_deref() != Some(sha) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        let status = std::process::Command::new("python3")
+            .arg(root().join("tools/make_cact.py"))
+            .arg(&tmp)
+            .args(args.iter().map(|a| a.as_str().unwrap()))
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("python3 with numpy writes the full-geometry file (tools/make_cact.py)");
+        assert!(status.success());
+        std::fs::rename(&tmp, &path).unwrap();
+    }
+    assert_eq!(hash(&path).unwrap(), sha, "tools/make_cact.py no longer writes the recorded full-geometry file");
+    path
+}
+
+/// 372 prompts (1–20 tools, six naming conventions, flat and OpenAI styles, non-ASCII and
+/// long queries, with and without a system prompt) on the three exporter-made files and
+/// the full published geometry: token ids identical to needle-rs 0.3.1 `V3Engine`, with
+/// `constrain` off, and on for a third of them.
+#[test]
+fn broad_parity_with_needle_rs_on_four_geometries() {
+    let text = std::fs::read_to_string(fixture("needle_rs_cases.jsonl")).unwrap();
+    let mut lines = text.lines();
+    let head: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    let full = full_geometry_file(head["full_file_args"].as_array().unwrap(), head["full_sha256"].as_str().unwrap());
+    let mut engines: std::collections::HashMap<String, Engine> = std::collections::HashMap::new();
+    let (mut cases, mut runs, mut tokens) = (0, 0, 0);
+    let mut files = std::collections::BTreeSet::new();
+    for line in lines {
+        let c: Value = serde_json::from_str(line).unwrap();
+        let file = c["file"].as_str().unwrap().to_string();
+        let e = engines.entry(file.clone()).or_insert_with(|| {
+            let p = if file == "needle3-full" { full.clone() } else { fixture(&format!("{file}.cact")) };
+            Engine::open(p).unwrap()
+        });
+        let mut opts = RunOptions::default().max_new_tokens(c["steps"].as_u64().unwrap() as usize);
+        if let Some(s) = c["system"].as_str() {
+            opts = opts.system(s);
+        }
+        for constrained in [false, true] {
+            let key = format!("ids_constrain_{constrained}");
+            let Some(want) = c.get(key.as_str()) else { continue };
+            let r = e.run_with(c["query"].as_str().unwrap(), c["tools"].as_str().unwrap(), &opts.clone().constrained(constrained)).unwrap();
+            assert_eq!(r.token_ids, ids(want), "{file}: {line}");
+            runs += 1;
+            tokens += r.token_ids.len();
+        }
+        files.insert(file);
+        cases += 1;
+    }
+    println!("v3 vs needle-rs: {cases} cases, {runs} runs, {tokens} tokens identical over {files:?}");
+    assert_eq!(cases, 372);
+    assert_eq!(files.len(), 4);
+}
