@@ -241,3 +241,28 @@ fn broad_parity_with_needle_rs_on_four_geometries() {
     assert_eq!(cases, 372);
     assert_eq!(files.len(), 4);
 }
+
+#[test]
+fn the_cli_runs_a_cact_without_a_vocabulary() {
+    let bin = env!("CARGO_BIN_EXE_needle");
+    let f = fixture("tiny.cact");
+    let tools = r#"[{"name":"get_weather","parameters":{"city":{"type":"string"}}}]"#;
+    let out = std::process::Command::new(bin)
+        .args(["run", "--weights"])
+        .arg(&f)
+        .args(["What's the weather in Paris?", "--tools-json", tools, "--json", "--max-tokens", "5", "--system", "Be brief"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let e = Engine::open(&f).unwrap();
+    let r = e.run_with("What's the weather in Paris?", tools, &RunOptions::default().max_new_tokens(5).system("Be brief")).unwrap();
+    assert_eq!(ids(&j["token_ids"]), r.token_ids);
+    // info shows the generation and the geometry; errors say what is wrong.
+    let info = std::process::Command::new(bin).args(["info", "--json", "--weights"]).arg(&f).output().unwrap();
+    let g: Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!((g["generation"].as_u64(), g["num_layers"].as_u64(), g["qk_head_dim"].as_u64()), (Some(3), Some(4), Some(24)));
+    let bad = std::process::Command::new(bin).args(["run", "--depth", "9", "--weights"]).arg(&f).args(["q", "--tools-json", "[]"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("depth must be between 2 and 4"));
+}

@@ -51,6 +51,10 @@ GEOMETRIES = {
     "edge": dict(d_model=128, num_layers=5, num_heads=4, num_kv_heads=1, qk_head_dim=32,
                  v_head_dim=32, engram_slots=128, engram_layers=(0, 4), global_layers=(2,),
                  sliding_window=8, qkv_conv_taps=3, confidence=False, seed=2),
+    # The shipped head ratio (6 query heads per KV head), one global layer, 2-token conv.
+    "wide": dict(d_model=128, num_layers=3, num_heads=6, num_kv_heads=1, qk_head_dim=16,
+                 v_head_dim=24, engram_slots=200, engram_layers=(2,), global_layers=(0,),
+                 sliding_window=32, qkv_conv_taps=2, confidence=True, seed=4),
     # Every layer full causal (window 0), no conv taps, no GQA, wide values.
     "full": dict(d_model=128, num_layers=3, num_heads=2, num_kv_heads=2, qk_head_dim=16,
                  v_head_dim=48, engram_slots=64, engram_layers=(1,), global_layers=(),
