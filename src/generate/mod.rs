@@ -71,3 +71,170 @@ pub(crate) fn generate(
     let c = session.confidence(out.last().copied());
     (out, StopReason::MaxTokens, c)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Decoding, Prompt};
+    use crate::result::ToolCall;
+    use crate::tokenizer::Tokenizer;
+
+    /// A network whose logits follow a script: at step `i`, the listed ids get the listed
+    /// scores and every other id −1000.
+    struct Script {
+        cfg: crate::Config,
+        steps: Vec<Vec<(u32, f32)>>,
+        block: Option<(u32, u32)>,
+        as_written: bool,
+        vocab: usize,
+    }
+
+    struct Session<'a> {
+        s: &'a Script,
+        step: usize,
+        logits: Vec<f32>,
+    }
+
+    impl Session<'_> {
+        fn fill(&mut self) {
+            self.logits.iter_mut().for_each(|v| *v = -1000.0);
+            for &(id, sc) in self.s.steps.get(self.step).map(Vec::as_slice).unwrap_or(&[]) {
+                self.logits[id as usize] = sc;
+            }
+        }
+    }
+
+    impl Decoding for Session<'_> {
+        fn logits(&self) -> &[f32] {
+            &self.logits
+        }
+        fn push(&mut self, _token: u32) {
+            self.step += 1;
+            self.fill();
+        }
+    }
+
+    impl Network for Script {
+        fn generation(&self) -> u32 {
+            3
+        }
+        fn config(&self) -> &crate::Config {
+            &self.cfg
+        }
+        fn geometry(&self) -> serde_json::Value {
+            serde_json::Value::Null
+        }
+        fn prompt(&self, _: &Tokenizer, _: &str, _: &str, _: Option<&str>) -> crate::Result<Prompt> {
+            unreachable!()
+        }
+        fn default_new_tokens(&self) -> usize {
+            16
+        }
+        fn max_prompt_tokens(&self) -> usize {
+            16
+        }
+        fn max_new_tokens(&self, _: usize) -> usize {
+            16
+        }
+        fn start<'a>(&'a self, _: &[u32], _: usize) -> Box<dyn Decoding + 'a> {
+            let mut s = Session { s: self, step: 0, logits: vec![0.0; self.vocab] };
+            s.fill();
+            Box::new(s)
+        }
+        fn stop_reason(&self, token: u32) -> Option<StopReason> {
+            (token == 1).then_some(StopReason::Eos)
+        }
+        fn constrained_block(&self) -> Option<(u32, u32)> {
+            self.block
+        }
+        fn names_as_written(&self) -> bool {
+            self.as_written
+        }
+        fn answer(&self, _: &Tokenizer, _: &[u32], _: &[ToolDef]) -> (String, Option<Vec<ToolCall>>) {
+            unreachable!()
+        }
+        fn contrastive_dim(&self) -> usize {
+            0
+        }
+        fn contrastive(&self, _: &[u32]) -> Option<Vec<f32>> {
+            None
+        }
+    }
+
+    const PIECES: [&str; 8] = ["</tool_call>", "[{\"name\":\"", "getWeather", "get_weather", "getX", "\"", "}]", "hello"];
+
+    fn tok() -> Tokenizer {
+        let mut v = String::from("<pad>\t0\n</s>\t0\n<s>\t0\n<unk>\t0\n<tool_call>\t0\n<tools>\t0\n");
+        v.push_str(&format!("{}\t0\n", PIECES[0]));
+        for b in 0..=255u32 {
+            v.push_str(&format!("<0x{b:02X}>\t0\n"));
+        }
+        for p in &PIECES[1..] {
+            v.push_str(&format!("{p}\t-1\n"));
+        }
+        Tokenizer::from_vocab_text(&v).unwrap()
+    }
+
+    fn id(t: &Tokenizer, p: &str) -> u32 {
+        (0..t.len() as u32).find(|&i| t.piece(i) == Some(p)).unwrap()
+    }
+
+    fn script(t: &Tokenizer, block: Option<(u32, u32)>, as_written: bool) -> Script {
+        let i = |p| id(t, p);
+        // The model prefers an unknown name ("getX") over the tool's ("getWeather").
+        let name_step = vec![(i("getX"), 5.0), (i("getWeather"), 2.0), (i("get_weather"), 1.0)];
+        let steps = vec![
+            vec![(i("hello"), 1.0)],
+            vec![(4, 1.0)],
+            vec![(i("[{\"name\":\""), 1.0)],
+            name_step.clone(),
+            vec![(i("\""), 1.0)],
+            vec![(i("}]"), 1.0)],
+            vec![(i("</tool_call>"), 1.0)],
+            vec![(i("[{\"name\":\""), 1.0)],
+            name_step,
+            vec![(i("\""), 1.0)],
+            vec![(i("}]"), 1.0)],
+            vec![(1, 1.0)],
+        ];
+        let cfg = crate::Config {
+            d_model: 8, num_heads: 1, num_kv_heads: 1, num_encoder_layers: 0, num_decoder_layers: 1,
+            vocab_size: t.len(), max_enc_len: 16, max_dec_len: 16, no_feedforward: true, ffn_dim: 0,
+            activation: crate::Activation::DRelu, rope_theta: 1e4, contrastive_dim: 0,
+        };
+        Script { cfg, steps, block, as_written, vocab: t.len() }
+    }
+
+    fn defs() -> Vec<ToolDef> {
+        vec![ToolDef { name: "getWeather".into(), snake: "get_weather".into(), params: vec![] }]
+    }
+
+    fn run(t: &Tokenizer, s: &Script, constrained: bool) -> Vec<String> {
+        let (ids, stop, _) = generate(s, t, &[2], &defs(), 16, constrained, &mut |_, _| true);
+        assert_eq!(stop, StopReason::Eos);
+        ids.iter().map(|&i| t.piece(i).unwrap().to_string()).collect()
+    }
+
+    #[test]
+    fn v2_v3_constraint_applies_inside_the_tool_call_block_only_with_names_as_written() {
+        let t = tok();
+        let close = id(&t, "</tool_call>");
+        let s = script(&t, Some((4, close)), true);
+        let got = run(&t, &s, true);
+        // Inside the block: the name is forced to the tool's, as the prompt shows it.
+        assert_eq!(got[3], "getWeather", "{got:?}");
+        // After </tool_call>: free again, so the same preference wins.
+        assert_eq!(got[8], "getX", "{got:?}");
+        // Unconstrained: the model's choice everywhere.
+        let free = run(&t, &s, false);
+        assert_eq!((free[3].as_str(), free[8].as_str()), ("getX", "getX"));
+    }
+
+    #[test]
+    fn v1_constraint_applies_from_the_first_token_with_snake_names() {
+        let t = tok();
+        let s = script(&t, None, false);
+        let got = run(&t, &s, true);
+        assert_eq!((got[3].as_str(), got[8].as_str()), ("get_weather", "get_weather"), "{got:?}");
+    }
+}
