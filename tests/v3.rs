@@ -30,7 +30,7 @@ fn same_under_near_tie(got: &[u32], want: &[u32], margins: &[f64]) -> bool {
 #[test]
 fn exporter_made_files_answer_as_needle_rs_and_jax() {
     let (mut cases, mut tokens, mut worst_conf) = (0, 0, 0f64);
-    for geom in ["tiny", "edge", "full"] {
+    for geom in ["tiny", "edge", "full", "wide"] {
         let e = Engine::open(fixture(&format!("{geom}.cact"))).unwrap();
         assert_eq!(e.generation(), 3);
         let meta: Value = serde_json::from_str(&std::fs::read_to_string(fixture(&format!("{geom}.json"))).unwrap()).unwrap();
@@ -67,7 +67,7 @@ fn exporter_made_files_answer_as_needle_rs_and_jax() {
         }
     }
     println!("v3: {cases} cases × constrain on/off, {tokens} tokens identical to needle-rs 0.3.1 and JAX; confidence within {worst_conf:.1e} of JAX");
-    assert_eq!(cases, 30);
+    assert_eq!(cases, 40);
     assert!(worst_conf < 1e-5, "confidence deviates {worst_conf} from JAX");
 }
 
@@ -144,7 +144,7 @@ fn writer_files_with_every_cq_width_answer_as_needle_rs() {
 #[test]
 fn ladder_rungs_answer_as_upstream_and_needle_rs() {
     let mut n = 0;
-    for geom in ["tiny", "edge", "full"] {
+    for geom in ["tiny", "edge", "full", "wide"] {
         let meta: Value = serde_json::from_str(&std::fs::read_to_string(fixture(&format!("{geom}.json"))).unwrap()).unwrap();
         let text = std::fs::read_to_string(fixture(&format!("{geom}.cases.jsonl"))).unwrap();
         let cases: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();

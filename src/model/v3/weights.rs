@@ -324,7 +324,7 @@ mod tests {
         let mut tokens = 0;
         let mut worst_logit = 0f32;
         let mut worst_conf = 0f64;
-        for geom in ["tiny", "edge", "full"] {
+        for geom in ["tiny", "edge", "full", "wide"] {
             let bytes = std::fs::read(fixture(&format!("{geom}.cact"))).unwrap();
             let file = Arc::new(Cact::parse(Storage::Owned(bytes)).unwrap());
             let w = load(file).unwrap();
@@ -383,7 +383,7 @@ mod tests {
         println!("v3: {cases_checked} cases, {tokens} tokens identical to JAX and needle-rs; teacher-forced logits within {worst_logit:.2e} of the range; confidence within {worst_conf:.1e}");
         assert!(worst_logit < 1e-4, "teacher-forced logits deviate {worst_logit} of the range");
         assert!(worst_conf < 1e-5, "confidence deviates {worst_conf}");
-        assert_eq!(cases_checked, 30);
+        assert_eq!(cases_checked, 40);
     }
 }
 
