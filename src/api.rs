@@ -235,7 +235,7 @@ impl Engine {
         }
         let (text, calls) = self.net.answer(&self.tokenizer, &ids, &prompt.defs);
         let reasoning = self.net.reasoning(&self.tokenizer, &ids);
-        Ok(RunResult { text, calls, token_ids: ids, encoder_tokens: prompt.ids.len(), stop, reasoning, confidence })
+        Ok(RunResult { text, calls, token_ids: ids, encoder_tokens: prompt.ids.len(), stop, reasoning, confidence, prompt_truncated: prompt.truncated })
     }
 
     /// Sets how many threads one call may use, process-wide: `0` (the default) = the

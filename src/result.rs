@@ -53,7 +53,9 @@ pub struct RunResult {
     pub calls: Option<Vec<ToolCall>>,
     /// Generated token ids (the leading `<tool_call>` included, EOS excluded).
     pub token_ids: Vec<u32>,
-    /// Number of encoder input tokens (query + `<tools>` + tools, after truncation).
+    /// Number of prompt tokens: for v1 the encoder input (query + `<tools>` + tools, after
+    /// truncation), for v2/v3 the ChatML prompt with BOS (at most one past the sequence
+    /// limit). In JSON also as `prompt_tokens`.
     pub encoder_tokens: usize,
     /// Why generation ended.
     pub stop: StopReason,
@@ -63,6 +65,10 @@ pub struct RunResult {
     /// The confidence head's probability for this completion, when the file carries the
     /// head (v2/v3); `None` otherwise.
     pub confidence: Option<f32>,
+    /// Whether the prompt was longer than the model reads: v1 cuts the query and tools to
+    /// `max_enc_len`; a v2/v3 prompt over the sequence limit generates nothing (as
+    /// needle-rs), with `stop == MaxSeqLen`.
+    pub prompt_truncated: bool,
 }
 
 impl RunResult {
@@ -91,6 +97,8 @@ impl RunResult {
         );
         m.insert("encoder_tokens".into(), Value::from(self.encoder_tokens));
         m.insert("stop".into(), Value::String(self.stop.as_str().into()));
+        m.insert("prompt_tokens".into(), Value::from(self.encoder_tokens));
+        m.insert("prompt_truncated".into(), Value::Bool(self.prompt_truncated));
         if let Some(r) = &self.reasoning {
             m.insert("reasoning".into(), Value::String(r.clone()));
         }

@@ -237,3 +237,17 @@ fn the_cli_answers_under_a_process_limit_of_one() {
     assert_eq!(stdout.trim(), want.text);
     assert!(stdout.contains("get_weather"), "{stdout}");
 }
+
+#[test]
+fn the_result_says_when_the_v1_encoder_input_was_cut() {
+    let e = engine("tiny");
+    let max = e.config().max_enc_len;
+    assert!(!e.run("What's the weather in Paris?", TOOLS).unwrap().prompt_truncated);
+    let long = "book a table for two ".repeat(max);
+    let r = e.run(&long, TOOLS).unwrap();
+    assert!(r.prompt_truncated);
+    assert_eq!(r.encoder_tokens, max);
+    // Tools cut after a short query count too.
+    let many: Vec<Value> = (0..400).map(|i| serde_json::json!({"name": format!("tool{i}"), "parameters": {"x": {"type": "string"}}})).collect();
+    assert!(e.run("q", &serde_json::to_string(&many).unwrap()).unwrap().prompt_truncated);
+}

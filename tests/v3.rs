@@ -266,3 +266,32 @@ fn the_cli_runs_a_cact_without_a_vocabulary() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("depth must be between 2 and 4"));
 }
+
+#[test]
+fn streaming_hands_out_the_decoded_text_and_the_result_says_when_the_prompt_was_too_long() {
+    let e = Engine::open(fixture("edge.cact")).unwrap();
+    let tools = r#"[{"name":"get_weather","parameters":{"city":{"type":"string"}}}]"#;
+    let opts = RunOptions::default().max_new_tokens(24).constrained(false);
+    for q in ["东京の天気は？ 🙂 ünïcödé", "What's the weather in Paris?", "Ξ ∑ ≠ 漢字"] {
+        let mut streamed = String::new();
+        let mut calls = 0;
+        let r = e.run_stream(q, tools, &opts, |_, piece| {
+            streamed.push_str(piece);
+            calls += 1;
+            true
+        })
+        .unwrap();
+        assert_eq!(calls, r.token_ids.len(), "one call per generated token");
+        let full = e.tokenizer().decode(&r.token_ids);
+        assert!(full.starts_with(&streamed) && full[streamed.len()..].chars().all(|c| c == '\u{FFFD}'), "{streamed:?} vs {full:?}");
+        assert!(!r.prompt_truncated);
+        let v: Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(v["prompt_tokens"], r.encoder_tokens);
+        assert_eq!(v["prompt_truncated"], false);
+    }
+    // A prompt over the sequence limit (128 in the writer's file): nothing generated.
+    let small = Engine::open(root().join("tests/fixtures/cact/v3_tiny.cact")).unwrap();
+    let r = small.run(&"very long query ".repeat(60), tools).unwrap();
+    assert!(r.prompt_truncated && r.token_ids.is_empty());
+    assert_eq!(r.stop, StopReason::MaxSeqLen);
+}

@@ -9,6 +9,33 @@ use crate::result::StopReason;
 use crate::tokenizer::Tokenizer;
 use constrain::{argmax, ConstrainedDecoder};
 
+/// The text a v2/v3 stream hands out: each token's share of the decoded answer, with the
+/// bytes of a character held back until the character is whole.
+#[derive(Default)]
+struct TextStream {
+    /// Bytes of the decoded text already handed out.
+    sent: usize,
+    piece: String,
+}
+
+impl TextStream {
+    /// The new text after `ids` (all generated so far) is decoded.
+    fn next(&mut self, tok: &Tokenizer, ids: &[u32]) -> &str {
+        let text = tok.decode(ids);
+        // A trailing U+FFFD from a byte piece may be a character still incomplete.
+        let mut end = text.len();
+        if ids.last().is_some_and(|&id| tok.byte_value(id).is_some()) {
+            end = text.trim_end_matches('\u{FFFD}').len();
+        }
+        self.piece.clear();
+        if end > self.sent && text.is_char_boundary(self.sent) {
+            self.piece.push_str(&text[self.sent..end]);
+            self.sent = end;
+        }
+        &self.piece
+    }
+}
+
 /// Greedy generation from the prompt ids `prompt` (for v1, the encoder input). The
 /// constraint, when on, keeps tool names and argument keys to `defs`; `on_token` sees
 /// every generated token and stops generation by returning `false`.
@@ -30,6 +57,8 @@ pub(crate) fn generate(
     }
     let mut session = net.start(prompt, max_new);
     let block = net.constrained_block();
+    let streams_text = net.streams_text();
+    let mut stream = TextStream::default();
     let names_as_written = net.names_as_written();
     let new_decoder = || {
         ConstrainedDecoder::new(defs.iter().map(|d| {
@@ -60,7 +89,8 @@ pub(crate) fn generate(
                 }
             }
         }
-        if !on_token(next, tok.piece_text(next)) {
+        let piece = if streams_text { stream.next(tok, &out) } else { tok.piece_text(next) };
+        if !on_token(next, piece) {
             let c = session.confidence(Some(next));
             return (out, StopReason::Callback, c);
         }

@@ -20,6 +20,8 @@ use crate::{Error, ErrorKind, Result};
 pub(crate) struct Prompt {
     pub ids: Vec<u32>,
     pub defs: Vec<ToolDef>,
+    /// The text held more than the model reads.
+    pub truncated: bool,
 }
 
 /// One model generation as the rest of the engine sees it. Implementations are
@@ -46,6 +48,12 @@ pub(crate) trait Network: Send + Sync {
     /// (`None`: all of the output, as in v1).
     fn constrained_block(&self) -> Option<(u32, u32)> {
         None
+    }
+
+    /// Whether streaming hands out decoded text (byte pieces joined into UTF-8, held
+    /// until a character is whole) rather than each piece's text (v1).
+    fn streams_text(&self) -> bool {
+        false
     }
 
     /// Whether the constraint's tool names are the caller's spelling (v2/v3) rather than

@@ -6,10 +6,16 @@ use crate::tokenizer::{Tokenizer, TOOLS_ID};
 /// The encoder input for `query` and normalised `tools`. Only the tokens the encoder can
 /// keep are made: query and tools each give at most `max_enc` (the ids are the first
 /// ones of the whole texts' encodings, see [`Tokenizer::encode_prefix`]).
-pub(crate) fn encoder_ids(tok: &Tokenizer, query: &str, tools: &Tools, max_enc: usize) -> Vec<u32> {
-    let q = tok.encode_prefix(query, max_enc);
-    let t = tok.encode_prefix(&tools.text, max_enc);
-    encoder_input(&q, &t, max_enc)
+pub(crate) fn encoder_ids(tok: &Tokenizer, query: &str, tools: &Tools, max_enc: usize) -> (Vec<u32>, bool) {
+    // One id past the limit tells whether anything was cut.
+    let mut q = tok.encode_prefix(query, max_enc + 1);
+    let mut t = tok.encode_prefix(&tools.text, max_enc + 1);
+    let full = if q.is_empty() && t.is_empty() { 0 } else { q.len() + 1 + t.len() };
+    q.truncate(max_enc);
+    t.truncate(max_enc);
+    let ids = encoder_input(&q, &t, max_enc);
+    let truncated = full > ids.len();
+    (ids, truncated)
 }
 
 /// Encoder input per spec A3: `query[:max_enc−2] ++ [<tools>] ++ tools[:rest]`.

@@ -223,8 +223,8 @@ impl Network for Model {
 
     fn prompt(&self, tok: &Tokenizer, query: &str, tools_json: &str, _system: Option<&str>) -> Result<Prompt> {
         let tools = normalize_tools(tools_json)?;
-        let ids = crate::prompt::v1::encoder_ids(tok, query, &tools, self.cfg.max_enc_len);
-        Ok(Prompt { ids, defs: tools.defs })
+        let (ids, truncated) = crate::prompt::v1::encoder_ids(tok, query, &tools, self.cfg.max_enc_len);
+        Ok(Prompt { ids, defs: tools.defs, truncated })
     }
 
     fn default_new_tokens(&self) -> usize {

@@ -142,7 +142,8 @@ impl Network for Model {
         // As needle-rs: a prompt is never cut; one longer than the sequence limit
         // generates nothing (stop `max_seq_len`). Tokenised only one id past the limit.
         let ids = chatml::prompt_ids_prefix(tok, &text, self.max_seq + 1);
-        Ok(Prompt { ids, defs: tools.defs })
+        let truncated = ids.len() > self.max_seq;
+        Ok(Prompt { ids, defs: tools.defs, truncated })
     }
 
     fn default_new_tokens(&self) -> usize {
@@ -181,6 +182,10 @@ impl Network for Model {
     }
 
     fn names_as_written(&self) -> bool {
+        true
+    }
+
+    fn streams_text(&self) -> bool {
         true
     }
 
