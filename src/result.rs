@@ -55,7 +55,7 @@ pub struct RunResult {
     pub token_ids: Vec<u32>,
     /// Number of prompt tokens: for v1 the encoder input (query + `<tools>` + tools, after
     /// truncation), for v2/v3 the ChatML prompt with BOS (at most one past the sequence
-    /// limit). In JSON also as `prompt_tokens`.
+    /// limit).
     pub encoder_tokens: usize,
     /// Why generation ended.
     pub stop: StopReason,
@@ -97,8 +97,6 @@ impl RunResult {
         );
         m.insert("encoder_tokens".into(), Value::from(self.encoder_tokens));
         m.insert("stop".into(), Value::String(self.stop.as_str().into()));
-        m.insert("prompt_tokens".into(), Value::from(self.encoder_tokens));
-        m.insert("prompt_truncated".into(), Value::Bool(self.prompt_truncated));
         if let Some(r) = &self.reasoning {
             m.insert("reasoning".into(), Value::String(r.clone()));
         }

@@ -285,9 +285,6 @@ fn streaming_hands_out_the_decoded_text_and_the_result_says_when_the_prompt_was_
         let full = e.tokenizer().decode(&r.token_ids);
         assert!(full.starts_with(&streamed) && full[streamed.len()..].chars().all(|c| c == '\u{FFFD}'), "{streamed:?} vs {full:?}");
         assert!(!r.prompt_truncated);
-        let v: Value = serde_json::from_str(&r.to_json()).unwrap();
-        assert_eq!(v["prompt_tokens"], r.encoder_tokens);
-        assert_eq!(v["prompt_truncated"], false);
     }
     // A prompt over the sequence limit (128 in the writer's file): nothing generated.
     let small = Engine::open(root().join("tests/fixtures/cact/v3_tiny.cact")).unwrap();
