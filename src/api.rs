@@ -217,9 +217,10 @@ impl Engine {
             // normalize_tools says so with the same message; refuse before any work.
             normalize_tools(tools_json)?;
         }
-        let prompt = self.net.prompt(&self.tokenizer, query, tools_json, opts.system.as_deref())?;
-        let limit = self.net.max_new_tokens(prompt.ids.len());
+        let mut prompt = self.net.prompt(&self.tokenizer, query, tools_json, opts.system.as_deref())?;
         let wanted = opts.max_new_tokens.unwrap_or(self.net.default_new_tokens());
+        self.net.fit_prompt(&mut prompt, wanted);
+        let limit = self.net.max_new_tokens(prompt.ids.len());
         let max_new = wanted.min(limit);
         let (ids, mut stop, confidence) = generate::generate(
             &*self.net,

@@ -104,11 +104,9 @@ fn a_cact_with_a_vocabulary_or_a_v1_file_without_one_is_a_clear_error() {
         let err = Engine::open_bytes(bytes[..cut].to_vec()).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidWeights, "cut at {cut}: {err}");
     }
-    // A v2 file is recognised and refused with a clear message (not yet supported).
+    // A v2 file is recognised by content and runs as generation 2 (tests/v2.rs).
     let v2 = std::fs::read(root().join("tests/fixtures/cact/upstream_v2.cact")).unwrap();
-    let err = Engine::open_bytes(v2).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Unsupported);
-    assert!(err.to_string().contains("v2"), "{err}");
+    assert_eq!(Engine::open_bytes(v2).unwrap().generation(), 2);
 }
 
 /// The project's own writer files with CQ at 2, 3 and 4 bits and ternary

@@ -1,13 +1,16 @@
 //! Model generations behind one interface.
 //!
-//! Each generation is a folder (`v1/`: the encoder–decoder of `needle.safetensors`) that
+//! Each generation is a folder (`v1/`: the encoder–decoder of `needle.safetensors`;
+//! `v2/`, `v3/`: the decoder-only `.cact` networks, which share `common/`) that
 //! implements [`Network`]: it builds its prompt from the query and tools, starts a
 //! decoding [`Session`](Decoding) over a prompt, says which token ends the answer, and
 //! turns the generated ids into the result. The generation loop (`generate`), the
 //! constraints, streaming, batch, the Rust API and the C ABI see only this interface.
 //! Adding a generation means one new folder and one arm in [`load`].
 
+pub(crate) mod common;
 pub(crate) mod v1;
+pub(crate) mod v2;
 pub(crate) mod v3;
 
 use crate::container::{self, FileKind, Storage};
@@ -43,6 +46,10 @@ pub(crate) trait Network: Send + Sync {
 
     /// Tokens a call generates when it does not say.
     fn default_new_tokens(&self) -> usize;
+
+    /// Cuts `prompt` for a call that asks for `max_new` tokens, where the model's
+    /// reference does (v2: as needle-rs, to leave room for them); marks it truncated.
+    fn fit_prompt(&self, _prompt: &mut Prompt, _max_new: usize) {}
 
     /// The `(open, close)` ids of the block inside which constrained decoding applies
     /// (`None`: all of the output, as in v1).
@@ -141,10 +148,7 @@ pub(crate) fn load(storage: Storage, vocab_text: Option<&str>, depth: Option<usi
             "this is not a .cact file; a Needle v1 needle.safetensors needs its vocab.txt",
         )),
         (FileKind::CactV3, None) => v3::load(storage, depth),
-        (FileKind::CactV2, None) => Err(Error::new(
-            ErrorKind::Unsupported,
-            "Needle v2 .cact files are recognised but this build does not run them yet",
-        )),
+        (FileKind::CactV2, None) => v2::load(storage),
         (FileKind::CactV3, Some(_)) => Err(cact_with_vocab(3)),
         (FileKind::CactV2, Some(_)) => Err(cact_with_vocab(2)),
     }

@@ -6,44 +6,14 @@
 //! Matrices are behind [`Linear`] so that the same code runs on the file's Cactus-Quants
 //! weights and on plain `f32` matrices (the tests build one from upstream's parameters).
 
-use super::ops::{self, MlpScratch, MonarchMlp};
+use super::ops::{MlpScratch, MonarchMlp};
 use crate::kernels;
-
-/// A matrix `W` (`rows × cols`) applied as `y = W · x`.
-pub(crate) trait Linear: Send + Sync {
-    fn rows(&self) -> usize;
-    /// `y = W[r0..r1] · x` (`y.len() == r1 − r0`).
-    fn gemv_rows(&self, x: &[f32], r0: usize, r1: usize, y: &mut [f32]);
-    /// Row `r` of `W`.
-    fn row(&self, r: usize, out: &mut [f32]);
-    fn gemv(&self, x: &[f32], y: &mut [f32]) {
-        self.gemv_rows(x, 0, self.rows(), y)
-    }
-}
-
-/// A row-major `f32` matrix (the tests build the network from upstream's parameters).
-#[cfg_attr(not(test), allow(dead_code))]
-pub(crate) struct Dense {
-    pub rows: usize,
-    pub cols: usize,
-    pub w: Vec<f32>,
-}
-
-impl Linear for Dense {
-    fn rows(&self) -> usize {
-        self.rows
-    }
-    fn gemv_rows(&self, x: &[f32], r0: usize, r1: usize, y: &mut [f32]) {
-        for (yr, r) in y.iter_mut().zip(r0..r1) {
-            *yr = kernels::dot(&self.w[r * self.cols..(r + 1) * self.cols], x);
-        }
-    }
-    fn row(&self, r: usize, out: &mut [f32]) {
-        out.copy_from_slice(&self.w[r * self.cols..(r + 1) * self.cols]);
-    }
-}
-
-pub(crate) type Mat = Box<dyn Linear>;
+use crate::model::common::ops;
+pub(crate) use crate::model::common::engram::{EngramGeom, EngramSite};
+#[cfg(test)]
+pub(crate) use crate::model::common::linear::Dense;
+pub(crate) use crate::model::common::linear::{Linear, Mat};
+pub(crate) use crate::model::common::mhc::Mhc;
 
 /// The geometry the forward pass needs (from the `.cact` header).
 #[derive(Debug, Clone)]
@@ -63,19 +33,11 @@ pub(crate) struct Geometry {
     pub global: Vec<bool>,
     pub conv_taps: usize,
     pub hada_n: usize,
-    pub engram_orders: Vec<usize>,
-    pub engram_heads: usize,
-    pub engram_seed_stride: usize,
-    pub engram_slots: usize,
-    pub engram_sub: usize,
-    pub engram_dilation: usize,
+    pub engram: EngramGeom,
     /// Layer of each Engram site.
     pub sites: Vec<usize>,
     pub rope_theta: f32,
 }
-
-/// Taps of the Engram value conv (fixed by upstream).
-pub(crate) const ENGRAM_TAPS: usize = 4;
 
 pub(crate) struct MlpWeights {
     pub d1: Vec<f32>,
@@ -106,29 +68,6 @@ pub(crate) struct Layer {
     pub attn_gate: f32,
     pub pre_hada: Vec<f32>,
     pub mlp: MlpWeights,
-}
-
-/// The mHC routing parameters of all layers.
-pub(crate) struct Mhc {
-    pub a_pre: Vec<f32>,
-    pub a_post: Vec<f32>,
-    pub a_res: Vec<f32>,
-    pub b_pre: Vec<f32>,
-    pub b_post: Vec<f32>,
-    pub b_res: Vec<f32>,
-    /// `[layers·n × n·d]`, `[layers·n × n·d]`, `[layers·n² × n·d]`.
-    pub phi_pre: Mat,
-    pub phi_post: Mat,
-    pub phi_res: Mat,
-}
-
-pub(crate) struct EngramSite {
-    /// `[tables·slots × sub]`.
-    pub tables: Mat,
-    pub key_proj: Mat,
-    pub value_proj: Mat,
-    /// `[4 × d]`.
-    pub taps: Vec<f32>,
 }
 
 /// A probe head (confidence): probes `[(L+1)·k × d]`, gain `[(L+1) × k]`, queries
@@ -215,100 +154,46 @@ impl Weights {
         let mut ek: Vec<Vec<f32>> = Vec::with_capacity(self.sites.len());
         let mut ev: Vec<Vec<f32>> = Vec::with_capacity(self.sites.len());
         if !self.sites.is_empty() {
+            let eg = &g.engram;
             let mut e = vec![0f32; d];
-            let sub = g.engram_sub;
             for (si, site) in self.sites.iter().enumerate() {
-                let mut t = 0;
-                for (oi, &order) in g.engram_orders.iter().enumerate() {
-                    for h in 0..g.engram_heads {
-                        let part = &mut e[t * sub..(t + 1) * sub];
-                        if p + 1 >= order {
-                            let seed = ops::engram_seed(oi, h, g.engram_seed_stride);
-                            let slot = ops::engram_slot(&st.tokens, order, seed, g.engram_slots as u32) as usize;
-                            site.tables.row(t * g.engram_slots + slot, part);
-                        } else {
-                            part.fill(0.0);
-                        }
-                        t += 1;
-                    }
-                }
+                site.fetch(eg, &st.tokens, |order| p + 1 >= order, &mut e);
                 let mut k = vec![0f32; d];
                 site.key_proj.gemv(&e, &mut k);
                 let mut vr = vec![0f32; d];
                 site.value_proj.gemv(&e, &mut vr);
                 st.engram_raw[si].extend_from_slice(&vr);
+                let raw = &st.engram_raw[si];
                 let mut v = vec![0f32; d];
-                for j in 0..ENGRAM_TAPS {
-                    let back = j * g.engram_dilation;
-                    if back > p {
-                        break;
-                    }
-                    let src = &st.engram_raw[si][(p - back) * d..(p - back + 1) * d];
-                    for ((vi, ti), si) in v.iter_mut().zip(&site.taps[j * d..(j + 1) * d]).zip(src) {
-                        *vi += ti * si;
-                    }
-                }
+                site.conv(
+                    |j| {
+                        let back = j * eg.dilation;
+                        (back <= p).then(|| &raw[(p - back) * d..(p - back + 1) * d])
+                    },
+                    &mut v,
+                );
                 ek.push(k);
                 ev.push(v);
             }
         }
         // Lanes.
         let mut lanes: Vec<f32> = (0..n).flat_map(|_| x0.iter().copied()).collect();
-        let mut nx = vec![0f32; n * d];
-        let mut gates = vec![0f32; n * n];
         let mut u = vec![0f32; d];
         for (l, layer) in self.layers.iter().enumerate() {
-            nx.copy_from_slice(&lanes);
-            ops::rms_unit(&mut nx);
-            let mh = &self.mhc;
-            let mut pre = vec![0f32; n];
-            mh.phi_pre.gemv_rows(&nx, l * n, (l + 1) * n, &mut pre);
-            let mut post = vec![0f32; n];
-            mh.phi_post.gemv_rows(&nx, l * n, (l + 1) * n, &mut post);
-            mh.phi_res.gemv_rows(&nx, l * n * n, (l + 1) * n * n, &mut gates);
-            let active = l % n;
-            u.fill(0.0);
-            for i in 0..n {
-                let off = if i == active { 4.0 } else { -4.0 };
-                let h = sigmoid(mh.a_pre[l] * pre[i] + mh.b_pre[l * n + i] + off);
-                for (uj, xj) in u.iter_mut().zip(&lanes[i * d..(i + 1) * d]) {
-                    *uj += h * xj;
-                }
-            }
+            let route = self.mhc.enter(l, n, d, &lanes, 1, &mut u);
             let mut y = self.block(l, layer, &u, &ek, &ev, st);
             for (yj, uj) in y.iter_mut().zip(&u) {
                 *yj -= uj;
             }
-            for (i, r) in gates.chunks_exact_mut(n).enumerate() {
-                for (j, v) in r.iter_mut().enumerate() {
-                    *v = mh.a_res[l] * *v + mh.b_res[(l * n + i) * n + j];
-                }
-            }
-            ops::sinkhorn(&mut gates, n);
-            let mut next = vec![0f32; n * d];
-            for i in 0..n {
-                let off = if i == active { 0.0 } else { -4.0 };
-                let hp = 2.0 * sigmoid(mh.a_post[l] * post[i] + mh.b_post[l * n + i] + off);
-                let out = &mut next[i * d..(i + 1) * d];
-                for j in 0..n {
-                    let pij = gates[i * n + j];
-                    for (o, xj) in out.iter_mut().zip(&lanes[j * d..(j + 1) * d]) {
-                        *o += pij * xj;
-                    }
-                }
-                for (o, yj) in out.iter_mut().zip(&y) {
-                    *o += hp * yj;
-                }
-            }
-            lanes = next;
+            self.mhc.leave(n, d, &mut lanes, &route, &y);
             if let Some(c) = st.cells.as_mut() {
                 let at = c.len();
                 c.resize(at + d, 0.0);
-                mean_lanes(&lanes, n, d, &mut c[at..]);
+                ops::mean_lanes(&lanes, n, d, &mut c[at..]);
             }
         }
         let mut z = vec![0f32; d];
-        mean_lanes(&lanes, n, d, &mut z);
+        ops::mean_lanes(&lanes, n, d, &mut z);
         kernels::zc_rms_norm(&mut z, &self.final_norm);
         self.embedding.gemv_rows(&z, 0, g.out_vocab, &mut st.logits);
         st.pos += 1;
@@ -387,7 +272,7 @@ impl Weights {
                 let have = hist.len() / w;
                 let past: Vec<&[f32]> = (0..c.min(have)).map(|j| &hist[(have - 1 - j) * w..(have - j) * w]).collect();
                 let mut out = vec![0f32; w];
-                ops::causal_conv(&past, taps, &mut out);
+                super::ops::causal_conv(&past, taps, &mut out);
                 *cur = out;
                 if have >= c {
                     hist.drain(..w);
@@ -489,18 +374,6 @@ impl Weights {
     }
 }
 
-fn mean_lanes(lanes: &[f32], n: usize, d: usize, out: &mut [f32]) {
-    out.fill(0.0);
-    for i in 0..n {
-        for (o, x) in out.iter_mut().zip(&lanes[i * d..(i + 1) * d]) {
-            *o += x;
-        }
-    }
-    for o in out.iter_mut() {
-        *o /= n as f32;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -556,12 +429,14 @@ mod tests {
             global: (0..layers).map(|l| globals.contains(&l)).collect(),
             conv_taps: uz("qkv_conv_taps"),
             hada_n: d.next_power_of_two(),
-            engram_heads: heads_e,
-            engram_seed_stride: heads_e,
-            engram_slots: uz("engram_slots"),
-            engram_sub: d / (orders.len() * heads_e),
-            engram_dilation: *orders.iter().max().unwrap(),
-            engram_orders: orders,
+            engram: EngramGeom {
+                heads: heads_e,
+                seed_stride: heads_e,
+                slots: uz("engram_slots"),
+                sub: d / (orders.len() * heads_e),
+                dilation: *orders.iter().max().unwrap(),
+                orders,
+            },
             sites,
             rope_theta: cfg["rope_theta"].as_f64().unwrap_or(100_000.0) as f32,
         };

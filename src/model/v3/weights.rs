@@ -5,103 +5,11 @@
 
 use super::network::{EngramSite, Geometry, Layer, Linear, Mat, Mhc, MlpWeights, ProbeHead, Weights};
 use super::ops::{hada_blocks, HADA_COND_RANK};
-use crate::container::cact::{Cact, Dtype};
-use crate::kernels::cq::{CqLayout, CqMatrix};
-use crate::{Error, Result};
+use crate::container::cact::Cact;
+use crate::model::common::canon::{bad, Canon};
+use crate::model::common::engram::{EngramGeom, ENGRAM_TAPS};
+use crate::Result;
 use std::sync::Arc;
-
-/// A CQ matrix of the file.
-struct CqLinear {
-    file: Arc<Cact>,
-    index: usize,
-    layout: CqLayout,
-}
-
-impl CqLinear {
-    fn matrix(&self) -> CqMatrix<'_> {
-        // Checked at load (`load_cq`): the blob has exactly the layout's length.
-        let blob = self.file.blob(self.index).unwrap_or(&[]);
-        CqMatrix::new(&self.layout, blob).unwrap_or_else(|e| unreachable!("validated at load: {e}"))
-    }
-}
-
-impl Linear for CqLinear {
-    fn rows(&self) -> usize {
-        self.layout.out()
-    }
-
-    fn gemv_rows(&self, x: &[f32], r0: usize, r1: usize, y: &mut [f32]) {
-        let mut xhat = vec![0f32; self.layout.in_pad()];
-        self.layout.rotate(x, &mut xhat);
-        self.matrix().gemv(&xhat, y, r0, r1);
-    }
-
-    fn row(&self, r: usize, out: &mut [f32]) {
-        let mut w = vec![0f32; self.layout.in_pad()];
-        self.matrix().dequantize_row(r, &mut w);
-        out.copy_from_slice(&w[..out.len()]);
-    }
-}
-
-fn bad(msg: String) -> Error {
-    Error::weights(msg)
-}
-
-/// Walks the canon: each call takes the next directory record for `role`.
-struct Canon<'a> {
-    file: &'a Arc<Cact>,
-    next: usize,
-    end: usize,
-}
-
-impl Canon<'_> {
-    fn take(&mut self, role: &str) -> Result<usize> {
-        if self.next >= self.end {
-            return Err(bad(format!(
-                ".cact has too few tensors: {role} would be tensor #{} but the model's tensors end at #{}",
-                self.next, self.end
-            )));
-        }
-        self.next += 1;
-        Ok(self.next - 1)
-    }
-
-    fn floats(&mut self, role: &str, shape: &[usize]) -> Result<Vec<f32>> {
-        let i = self.take(role)?;
-        let r = self.file.record(i)?;
-        let got: Vec<usize> = r.shape().iter().map(|&d| d as usize).collect();
-        let n: usize = shape.iter().product();
-        if got.iter().product::<usize>() != n || !(got == shape || (shape.len() == 1 && got.len() <= 1)) {
-            return Err(bad(format!(".cact tensor #{i} ({role}): shape {got:?}, the header says {shape:?}")));
-        }
-        if !matches!(r.dtype, Dtype::F16 | Dtype::F32) {
-            return Err(bad(format!(".cact tensor #{i} ({role}): {} where FP16 is expected", r.dtype.name())));
-        }
-        let v = self.file.floats(i)?;
-        if let Some(j) = v.iter().position(|x| !x.is_finite()) {
-            return Err(bad(format!(".cact tensor #{i} ({role}): element {j} is {} (weights must be finite)", v[j])));
-        }
-        Ok(v)
-    }
-
-    fn cq(&mut self, role: &str, out: usize, inp: usize) -> Result<Mat> {
-        let i = self.take(role)?;
-        let r = self.file.record(i)?;
-        if r.dtype != Dtype::Cq {
-            return Err(bad(format!(".cact tensor #{i} ({role}): {} where CQ is expected", r.dtype.name())));
-        }
-        let got = (r.dims[0] as usize, r.dims[1] as usize);
-        if r.ndim != 2 || got != (out, inp) {
-            return Err(bad(format!(".cact tensor #{i} ({role}): shape {:?}, the header says [{out}, {inp}]", r.shape())));
-        }
-        let layout = CqLayout::new(out, inp, r.group as u64, r.bits, self.file.codebook())
-            .map_err(|e| bad(format!(".cact tensor #{i} ({role}): {e}")))?;
-        let blob = self.file.blob(i)?;
-        let m = CqMatrix::new(&layout, blob).map_err(|e| bad(format!(".cact tensor #{i} ({role}): {e}")))?;
-        m.validate().map_err(|e| bad(format!(".cact tensor #{i} ({role}): {e}")))?;
-        Ok(Box::new(CqLinear { file: self.file.clone(), index: i, layout }))
-    }
-}
 
 /// Builds the v3 weights of a parsed v3 `.cact` (the tokenizer record excluded).
 pub(crate) fn load(file: Arc<Cact>) -> Result<Weights> {
@@ -123,7 +31,7 @@ pub(crate) fn load(file: Arc<Cact>) -> Result<Weights> {
     let eheads = tables / orders.len();
     let sub = u(h.engram_sub_dim);
     check(sites.is_empty() || (tables * sub == d && h.engram_slots > 0), format!("engram tables × sub_dim = {tables} × {sub} must equal d_model {d}"))?;
-    check(u(h.engram_conv_taps) == super::network::ENGRAM_TAPS, format!("engram_conv_taps {} (upstream writes 4)", h.engram_conv_taps))?;
+    check(u(h.engram_conv_taps) == ENGRAM_TAPS, format!("engram_conv_taps {} (upstream writes 4)", h.engram_conv_taps))?;
     let taps = u(h.qkv_conv_taps);
     let (ba, bb) = hada_blocks(nh);
     let g = Geometry {
@@ -140,12 +48,14 @@ pub(crate) fn load(file: Arc<Cact>) -> Result<Weights> {
         global: (0..l).map(|i| h.is_global(i as u32)).collect(),
         conv_taps: taps,
         hada_n: nh,
-        engram_heads: eheads,
-        engram_seed_stride: if h.engram_seed_heads > 0 { u(h.engram_seed_heads) } else { eheads },
-        engram_slots: u(h.engram_slots),
-        engram_sub: sub,
-        engram_dilation: u(h.engram_conv_dilation),
-        engram_orders: orders,
+        engram: EngramGeom {
+            heads: eheads,
+            seed_stride: if h.engram_seed_heads > 0 { u(h.engram_seed_heads) } else { eheads },
+            slots: u(h.engram_slots),
+            sub,
+            dilation: u(h.engram_conv_dilation),
+            orders,
+        },
         sites: sites.clone(),
         rope_theta: h.rope_theta,
     };
@@ -223,10 +133,10 @@ pub(crate) fn load(file: Arc<Cact>) -> Result<Weights> {
     for s in 0..sites.len() {
         let r = |x: &str| format!("engram site {s} {x}");
         esites.push(EngramSite {
-            tables: c.cq(&r("tables"), tables * g.engram_slots, sub)?,
+            tables: c.cq(&r("tables"), tables * g.engram.slots, sub)?,
             key_proj: c.cq(&r("key_proj"), d, tables * sub)?,
             value_proj: c.cq(&r("value_proj"), d, tables * sub)?,
-            taps: c.floats(&r("taps"), &[super::network::ENGRAM_TAPS, d])?,
+            taps: c.floats(&r("taps"), &[ENGRAM_TAPS, d])?,
         });
     }
     let final_norm = c.floats("final_norm", &[d])?;

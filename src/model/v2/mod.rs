@@ -1,0 +1,228 @@
+//! Needle v2: the decoder-only "Simple Attention Network" of `needle2.cact` (Part B6 of the
+//! v2/v3 specification): 4-lane mHC routing, Engram n-gram memory, GQA attention with q/k
+//! norms and a sliding KV window, the 3-diagonal Hadamard MLP, and two probe heads
+//! (contrastive retrieval, confidence).
+//!
+//! - `network` — the forward pass over chunks of positions with its ring caches, and the
+//!   probe heads' full causal pass;
+//! - `weights` — the tensor canon of the `.cact` file, checked against the header;
+//! - this file — loading (container, weights, tokenizer from the file) and the
+//!   [`Network`] implementation: the ChatML prompt (cut as needle-rs `V2Engine` does), the
+//!   stop tokens, the answer, confidence and retrieval.
+
+pub(crate) mod network;
+pub(crate) mod weights;
+
+use crate::container::cact::Cact;
+use crate::container::Storage;
+use crate::model::{Decoding, Loaded, Network, Prompt};
+use crate::prompt::chatml;
+use crate::prompt::tools::ToolDef;
+use crate::result::{StopReason, ToolCall};
+use crate::tokenizer::Tokenizer;
+use crate::{Error, Result};
+use network::Mode;
+use std::sync::Arc;
+
+/// Tokens a v2 call generates when it does not say (A6; needle-rs `V2Engine`'s default).
+pub(crate) const DEFAULT_NEW_TOKENS: usize = 128;
+
+/// A loaded Needle v2 model.
+pub(crate) struct Model {
+    w: network::Weights,
+    /// The v1-shaped summary of the geometry that `Engine::config` reports.
+    summary: crate::Config,
+    geometry: serde_json::Value,
+    max_seq: usize,
+    bos: u32,
+    eos: u32,
+    im_end: Option<u32>,
+    tool_call: Option<(u32, u32)>,
+}
+
+/// Loads a v2 `.cact`: container, weights (in place), tokenizer (from its blob).
+pub(crate) fn load(storage: Storage) -> Result<Loaded> {
+    let file = Arc::new(Cact::parse(storage)?);
+    let h = file.v2().ok_or_else(|| Error::weights("not a Needle v2 .cact file"))?.clone();
+    let tokenizer = Tokenizer::from_cact_blob(file.tokenizer_blob()?)?;
+    if tokenizer.len() != h.vocab as usize {
+        return Err(Error::weights(format!(
+            ".cact tokenizer has {} pieces but the header's vocab is {}",
+            tokenizer.len(),
+            h.vocab
+        )));
+    }
+    let w = weights::load(file)?;
+    let g = &w.g;
+    let contrastive_dim = w.contrastive.as_ref().map_or(0, |c| c.out);
+    let summary = crate::Config {
+        d_model: g.d,
+        num_heads: g.heads,
+        num_kv_heads: g.kv_heads,
+        num_encoder_layers: 0,
+        num_decoder_layers: g.layers,
+        vocab_size: g.vocab,
+        max_enc_len: h.max_seq_len as usize,
+        max_dec_len: h.max_seq_len as usize,
+        no_feedforward: false,
+        ffn_dim: 0,
+        activation: crate::Activation::DRelu,
+        rope_theta: g.rope_theta,
+        contrastive_dim,
+    };
+    let geometry = serde_json::json!({
+        "generation": 2,
+        "vocab_size": h.vocab, "d_model": h.d_model, "num_heads": h.num_heads,
+        "num_kv_heads": h.num_kv_heads, "num_layers": h.num_layers, "head_dim": h.head_dim,
+        "max_seq_len": h.max_seq_len, "hada_n": h.hada_n, "mhc_lanes": h.mhc_lanes,
+        "kv_window": h.kv_window, "kv_bits": h.kv_bits,
+        "engram_slots": h.engram_slots, "engram_sub_dim": h.engram_sub_dim,
+        "num_engram_tables": h.num_engram_tables, "engram_conv_taps": h.engram_conv_taps,
+        "engram_conv_dilation": h.engram_conv_dilation, "engram_orders": h.orders(),
+        "engram_sites": h.sites(), "rope_theta": h.rope_theta,
+        "contrastive_head": w.contrastive.is_some(), "contrastive_dim": contrastive_dim,
+        "confidence_head": w.confidence.is_some(),
+    });
+    let piece = |p: &str| tokenizer.piece_id(p);
+    let special = tokenizer.special_ids();
+    let model = Model {
+        summary,
+        geometry,
+        max_seq: h.max_seq_len as usize,
+        bos: special.bos,
+        eos: special.eos,
+        im_end: piece("<|im_end|>"),
+        tool_call: piece("<tool_call>").zip(piece("</tool_call>")),
+        w,
+    };
+    Ok(Loaded { net: Box::new(model), tokenizer })
+}
+
+struct Session<'a> {
+    w: &'a network::Weights,
+    st: network::State,
+}
+
+impl Decoding for Session<'_> {
+    fn logits(&self) -> &[f32] {
+        &self.st.logits
+    }
+
+    fn push(&mut self, token: u32) {
+        self.w.run(&[token], &mut self.st);
+    }
+
+    fn confidence(&mut self, pending: Option<u32>) -> Option<f32> {
+        self.w.confidence.as_ref()?;
+        // The head reads a full causal pass over the prompt and every generated token. The
+        // decoding pass pooled the same cells while the sequence fits the window.
+        let total = self.st.pos + usize::from(pending.is_some());
+        let fits = self.w.g.window == 0 || total <= self.w.g.window;
+        let logit = if fits && pending != Some(0) && self.st.pooled_like_heads() {
+            if let Some(t) = pending {
+                self.w.run(&[t], &mut self.st);
+            }
+            self.w.pooled_confidence(&self.st)?
+        } else {
+            let mut seq = self.st.tokens.clone();
+            seq.extend(pending);
+            self.w.head_pass(&seq, false)?[0]
+        };
+        Some((1.0 / (1.0 + (-(logit as f64)).exp())) as f32)
+    }
+}
+
+impl Network for Model {
+    fn generation(&self) -> u32 {
+        2
+    }
+
+    fn config(&self) -> &crate::Config {
+        &self.summary
+    }
+
+    fn geometry(&self) -> serde_json::Value {
+        self.geometry.clone()
+    }
+
+    fn prompt(&self, tok: &Tokenizer, query: &str, tools_json: &str, system: Option<&str>) -> Result<Prompt> {
+        let tools = chatml::chat_tools(tools_json)?;
+        let text = chatml::prompt_text(system, query, &tools.text);
+        // Tokenised only one id past the limit; `fit_prompt` cuts it for the call's budget.
+        let ids = chatml::prompt_ids_prefix(tok, &text, self.max_seq + 1);
+        let truncated = ids.len() > self.max_seq;
+        Ok(Prompt { ids, defs: tools.defs, truncated })
+    }
+
+    fn fit_prompt(&self, prompt: &mut Prompt, max_new: usize) {
+        // As needle-rs `V2Engine`: the prompt keeps its first max(1, max_seq − max_new) ids.
+        let keep = self.max_seq.saturating_sub(max_new).max(1);
+        if prompt.ids.len() > keep {
+            prompt.ids.truncate(keep);
+            prompt.truncated = true;
+        }
+    }
+
+    fn default_new_tokens(&self) -> usize {
+        DEFAULT_NEW_TOKENS
+    }
+
+    fn max_prompt_tokens(&self) -> usize {
+        self.max_seq
+    }
+
+    fn max_new_tokens(&self, prompt_len: usize) -> usize {
+        self.max_seq.saturating_sub(prompt_len)
+    }
+
+    fn start<'a>(&'a self, prompt: &[u32], _max_new: usize) -> Box<dyn Decoding + 'a> {
+        let mut st = self.w.state(Mode::Decode { pool: self.w.confidence.is_some() });
+        self.w.run(prompt, &mut st);
+        Box::new(Session { w: &self.w, st })
+    }
+
+    fn stop_reason(&self, token: u32) -> Option<StopReason> {
+        if token == self.eos {
+            Some(StopReason::Eos)
+        } else if Some(token) == self.im_end {
+            Some(StopReason::ImEnd)
+        } else {
+            None
+        }
+    }
+
+    fn constrained_block(&self) -> Option<(u32, u32)> {
+        // Without the markers there is no block, and so no constraint.
+        Some(self.tool_call.unwrap_or((u32::MAX, u32::MAX)))
+    }
+
+    fn names_as_written(&self) -> bool {
+        true
+    }
+
+    fn streams_text(&self) -> bool {
+        true
+    }
+
+    fn answer(&self, tok: &Tokenizer, ids: &[u32], _defs: &[ToolDef]) -> (String, Option<Vec<ToolCall>>) {
+        let (text, calls, _) = crate::result::chatml_answer(tok, ids);
+        (text, calls)
+    }
+
+    fn reasoning(&self, tok: &Tokenizer, ids: &[u32]) -> Option<String> {
+        crate::result::chatml_answer(tok, ids).2
+    }
+
+    fn contrastive_dim(&self) -> usize {
+        self.summary.contrastive_dim
+    }
+
+    fn contrastive(&self, ids: &[u32]) -> Option<Vec<f32>> {
+        // As upstream's `encode_contrastive` and needle-rs: [BOS] + the text's ids, cut to
+        // the sequence limit.
+        let mut seq = Vec::with_capacity(ids.len() + 1);
+        seq.push(self.bos);
+        seq.extend_from_slice(&ids[..ids.len().min(self.max_seq.saturating_sub(1))]);
+        self.w.contrastive(&seq)
+    }
+}
