@@ -22,7 +22,7 @@ impl Storage {
     }
 }
 
-#[path = "../src/container/cact.rs"]
+#[path = "../src/container/cact/mod.rs"]
 mod cact;
 
 use cact::{Cact, Dtype, Generation, V2Geometry, V3Geometry};

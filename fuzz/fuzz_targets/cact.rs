@@ -22,7 +22,7 @@ impl Storage {
 }
 
 #[allow(dead_code)]
-#[path = "../../src/container/cact.rs"]
+#[path = "../../src/container/cact/mod.rs"]
 mod cact;
 
 fn check(bytes: Vec<u8>) {
