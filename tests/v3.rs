@@ -180,24 +180,7 @@ fn ladder_rungs_answer_as_upstream_and_needle_rs() {
 /// The full published geometry, written by the project's writer at test time (33 MB,
 /// not committed) and checked against the hash recorded with the needle-rs cases.
 fn full_geometry_file(args: &[Value], sha: &str) -> std::path::PathBuf {
-    use sha2::{Digest, Sha256};
-    let path = root().join("target/test-models/needle3-full.cact");
-    let hash = |p: &std::path::Path| std::fs::read(p).map(|b| Sha256::digest(&b).iter().map(|x| format!("{x:02x}")).collect::<String>());
-    if hash(&path).ok().as_deref() != Some(sha) {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        let status = std::process::Command::new("python3")
-            .arg(root().join("tools/make_cact.py"))
-            .arg(&tmp)
-            .args(args.iter().map(|a| a.as_str().unwrap()))
-            .stdout(std::process::Stdio::null())
-            .status()
-            .expect("python3 with numpy writes the full-geometry file (tools/make_cact.py)");
-        assert!(status.success());
-        std::fs::rename(&tmp, &path).unwrap();
-    }
-    assert_eq!(hash(&path).unwrap(), sha, "tools/make_cact.py no longer writes the recorded full-geometry file");
-    path
+    writer_file("needle3-full", args, sha)
 }
 
 /// 372 prompts (1–20 tools, six naming conventions, flat and OpenAI styles, non-ASCII and

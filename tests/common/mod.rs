@@ -93,3 +93,26 @@ pub fn ids_of(v: &Value) -> Vec<u32> {
 pub fn floats_of(v: &Value) -> Vec<f32> {
     v.as_array().expect("float array").iter().map(|x| x.as_f64().unwrap() as f32).collect()
 }
+
+/// A `.cact` written by the project's writer at test time (`tools/make_cact.py ARGS`,
+/// too large to commit) as `target/test-models/{name}.cact`, checked against the hash
+/// recorded with its reference outputs (regenerated when missing or different).
+pub fn writer_file(name: &str, args: &[Value], sha: &str) -> PathBuf {
+    let path = root().join("target/test-models").join(format!("{name}.cact"));
+    let hash = |p: &Path| std::fs::read(p).map(|b| Sha256::digest(&b).iter().map(|x| format!("{x:02x}")).collect::<String>());
+    if hash(&path).ok().as_deref() != Some(sha) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        let status = std::process::Command::new("python3")
+            .arg(root().join("tools/make_cact.py"))
+            .arg(&tmp)
+            .args(args.iter().map(|a| a.as_str().unwrap()))
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("python3 with numpy writes the file (tools/make_cact.py)");
+        assert!(status.success());
+        std::fs::rename(&tmp, &path).unwrap();
+    }
+    assert_eq!(hash(&path).unwrap(), sha, "tools/make_cact.py no longer writes the recorded {name}.cact");
+    path
+}

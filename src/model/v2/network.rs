@@ -116,8 +116,9 @@ impl Pool {
         }
     }
 
-    /// `proj · [pooled_0, …, pooled_{P−1}] + bias`.
-    fn project(&self, head: &ProbeHead, with_bias: bool) -> Vec<f32> {
+    /// `proj · [pooled_0, …, pooled_{P−1}] + bias` (upstream's contrastive head has no
+    /// bias and its exporter writes zeros; a file's bias is added, as needle-rs does).
+    fn project(&self, head: &ProbeHead) -> Vec<f32> {
         let mut pooled = self.acc.clone();
         let d = pooled.len() / self.sum.len().max(1);
         for (k, row) in pooled.chunks_exact_mut(d.max(1)).enumerate() {
@@ -128,7 +129,7 @@ impl Pool {
         }
         let cols = pooled.len();
         (0..head.out)
-            .map(|o| kernels::dot(&head.proj[o * cols..(o + 1) * cols], &pooled) + if with_bias { head.bias[o] } else { 0.0 })
+            .map(|o| kernels::dot(&head.proj[o * cols..(o + 1) * cols], &pooled) + head.bias[o])
             .collect()
     }
 }
@@ -432,14 +433,14 @@ impl Weights {
         let head = if contrastive { self.contrastive.as_ref()? } else { self.confidence.as_ref()? };
         let mut st = self.state(Mode::Heads { contrastive });
         self.run(tokens, &mut st);
-        Some(st.pool.as_ref()?.project(head, !contrastive))
+        Some(st.pool.as_ref()?.project(head))
     }
 
     /// The confidence logit pooled by a decoding pass (valid only when that pass saw
     /// the same cells as the full causal pass: see [`State::pooled_like_heads`]).
     pub(crate) fn pooled_confidence(&self, st: &State) -> Option<f32> {
         let head = self.confidence.as_ref()?;
-        Some(st.pool.as_ref()?.project(head, true)[0])
+        Some(st.pool.as_ref()?.project(head)[0])
     }
 
     /// The L2-normalised contrastive embedding of `tokens` (`None` without the head).
@@ -479,5 +480,94 @@ pub(crate) fn hadamard_mlp(h: &[f32], d1: &[f32], d2: &[f32], d3: &[f32], n: usi
     hadamard(z);
     for i in 0..d {
         out[i] = d3[i] * z[i];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::container::cact::Cact;
+    use crate::container::Storage;
+    use serde_json::Value;
+    use std::sync::Arc;
+
+    fn fixture(name: &str) -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v2").join(name)
+    }
+
+    fn ids(v: &Value) -> Vec<u32> {
+        v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+    }
+
+    fn weights(geom: &str) -> Weights {
+        let bytes = std::fs::read(fixture(&format!("{geom}.cact"))).unwrap();
+        super::super::weights::load(Arc::new(Cact::parse(Storage::Owned(bytes)).unwrap())).unwrap()
+    }
+
+    /// Teacher-forced logits of [BOS] + prompt + the reference's first generated ids
+    /// against upstream's JAX `decode.forward_cached` with the file's window (prompts of
+    /// 58–231 ids, windows of 32, 64 and 1024 positions): max deviation relative to the
+    /// logit range; and the chunked prefill gives the same logits, bit for bit, as one
+    /// position at a time.
+    #[test]
+    fn teacher_forced_logits_match_jax_and_prefill_equals_stepping() {
+        let mut worst = 0f32;
+        let mut rows_checked = 0;
+        for geom in ["tiny", "gqa", "full"] {
+            let w = weights(geom);
+            let meta: Value = serde_json::from_str(&std::fs::read_to_string(fixture(&format!("{geom}.json"))).unwrap()).unwrap();
+            let cases: Vec<Value> = std::fs::read_to_string(fixture(&format!("{geom}.cases.jsonl")))
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            let logits: Vec<f32> = std::fs::read(fixture(&format!("{geom}.logits.bin")))
+                .unwrap()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            let v = w.g.vocab;
+            for row in meta["logits_rows"].as_array().unwrap() {
+                let (ci, k, r) = (row["case"].as_u64().unwrap() as usize, row["step"].as_u64().unwrap() as usize, row["row"].as_u64().unwrap() as usize);
+                let mut seq = ids(&cases[ci]["prompt_ids"]);
+                seq.extend_from_slice(&ids(&cases[ci]["jax_ids"])[..k]);
+                let mut st = w.state(Mode::Decode { pool: false });
+                w.run(&seq, &mut st);
+                let want = &logits[r * v..(r + 1) * v];
+                let range = want.iter().fold(f32::MIN, |a, &b| a.max(b)) - want.iter().fold(f32::MAX, |a, &b| a.min(b));
+                let dev = st.logits.iter().zip(want).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / range;
+                worst = worst.max(dev);
+                rows_checked += 1;
+                if r == 0 {
+                    let mut one = w.state(Mode::Decode { pool: false });
+                    for &t in &seq {
+                        w.run(&[t], &mut one);
+                    }
+                    assert_eq!(one.logits, st.logits, "{geom}: stepping vs prefill");
+                }
+            }
+        }
+        println!("v2 teacher-forced logits: {rows_checked} rows within {worst:.2e} of the logit range of JAX");
+        assert!(rows_checked >= 20);
+        assert!(worst < 1e-4, "teacher-forced logits deviate {worst} of the range");
+    }
+
+    /// While a sequence fits the window, the decoding pass pools the confidence head's
+    /// cells itself; that equals the separate full causal pass.
+    #[test]
+    fn pooled_confidence_equals_the_full_causal_pass_inside_the_window() {
+        let w = weights("tiny");
+        let seq: Vec<u32> = vec![2, 8042, 4, 300, 301, 302, 5, 8042, 7, 100, 200];
+        let mut st = w.state(Mode::Decode { pool: true });
+        w.run(&seq, &mut st);
+        assert!(st.pooled_like_heads());
+        let pooled = w.pooled_confidence(&st).unwrap();
+        let full = w.head_pass(&seq, false).unwrap()[0];
+        assert!((pooled - full).abs() <= 1e-6 * full.abs().max(1.0), "{pooled} vs {full}");
+        // Past the window (32) the decoding pass no longer sees every earlier position.
+        w.run(&[9; 40], &mut st);
+        assert!(!st.pooled_like_heads());
+        // No contrastive head on this file's pass for confidence, and vice versa.
+        assert!(weights("gqa").contrastive(&seq).is_none());
     }
 }
