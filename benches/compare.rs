@@ -75,9 +75,16 @@ pub fn tools_json(all: &serde_json::Value, n: usize) -> String {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let weights = arg(&args, "--weights").unwrap_or_else(|| "target/test-models/full.safetensors".into());
-    let vocab = arg(&args, "--vocab").unwrap_or_else(|| "tests/fixtures/vocab/vocab.txt".into());
+    // A .cact file carries its tokenizer: no vocabulary then.
+    let vocab = arg(&args, "--vocab")
+        .or_else(|| (!weights.ends_with(".cact")).then(|| "tests/fixtures/vocab/vocab.txt".into()));
+    let open = || match &vocab {
+        Some(v) => needle::Engine::load(&weights, v),
+        None => needle::Engine::open(&weights),
+    };
     let tools_path = arg(&args, "--tools").unwrap_or_else(|| "benches/tools20.json".into());
     let query = arg(&args, "--query").unwrap_or_else(|| "What's the weather in Paris?".into());
+    let max_new: Option<usize> = arg(&args, "--max-new-tokens").and_then(|s| s.parse().ok());
     let reps: usize = arg(&args, "--reps").and_then(|s| s.parse().ok()).unwrap_or(5);
     let batch: usize = arg(&args, "--batch").and_then(|s| s.parse().ok()).unwrap_or(0);
     let threads: usize = arg(&args, "--threads").and_then(|s| s.parse().ok()).unwrap_or(0);
@@ -94,12 +101,16 @@ fn main() {
 
     let rss0 = rss_kib();
     let t = Instant::now();
-    let engine = needle::Engine::load(&weights, &vocab).expect("load");
+    let engine = open().expect("load");
     let load_ms = ms(t);
     let rss_loaded = rss_kib();
     let first_tools = tools_json(&all, cases.first().copied().unwrap_or(1));
     let t = Instant::now();
-    let first = engine.run(&query, &first_tools).expect("first run");
+    let base = match max_new {
+        Some(n) => needle::RunOptions::default().max_new_tokens(n),
+        None => needle::RunOptions::default(),
+    };
+    let first = engine.run_with(&query, &first_tools, &base).expect("first run");
     let first_ms = ms(t);
     let rss_first = rss_kib();
     // Repeated loads (page cache warm) for a stable load figure.
@@ -107,7 +118,7 @@ fn main() {
     let mut loads_cpu = Vec::new();
     for _ in 0..9 {
         let (t, c) = (Instant::now(), cpu_ms());
-        let e = needle::Engine::load(&weights, &vocab).expect("load");
+        let e = open().expect("load");
         loads.push(ms(t));
         loads_cpu.push(cpu_ms() - c);
         drop(e);
@@ -116,20 +127,20 @@ fn main() {
     let mut out_cases = Vec::new();
     for &n in &cases {
         let tools = tools_json(&all, n);
-        let r = engine.run(&query, &tools).expect("run");
+        let r = engine.run_with(&query, &tools, &base).expect("run");
         let mut warm = Vec::new();
         let mut warm_cpu = Vec::new();
         let mut warm_pcpu = Vec::new();
         for _ in 0..reps {
             let (t, c, pc) = (Instant::now(), cpu_ms(), proc_cpu_ms());
-            let r2 = engine.run(&query, &tools).expect("run");
+            let r2 = engine.run_with(&query, &tools, &base).expect("run");
             warm.push(ms(t));
             warm_cpu.push(cpu_ms() - c);
             warm_pcpu.push(proc_cpu_ms() - pc);
             assert_eq!(r2.token_ids, r.token_ids, "non-deterministic output");
         }
-        // Prefill = encoder + cross K/V + the first decoder step; decode = the rest.
-        let one = needle::RunOptions::default().max_new_tokens(1);
+        // Prefill = the prompt (v1: encoder + cross K/V) and the first step; decode = the rest.
+        let one = base.clone().max_new_tokens(1);
         let mut pre = Vec::new();
         let mut pre_cpu = Vec::new();
         for _ in 0..reps {
@@ -140,11 +151,13 @@ fn main() {
         }
         let warm_ms = median(warm.clone());
         let pre_ms = median(pre);
-        let steps = r.token_ids.len() + usize::from(r.stop == needle::StopReason::Eos);
+        let steps = r.token_ids.len()
+            + usize::from(matches!(r.stop, needle::StopReason::Eos | needle::StopReason::ImEnd));
         let decode_ms_tok = if steps > 1 { (warm_ms - pre_ms) / (steps - 1) as f64 } else { f64::NAN };
         out_cases.push(serde_json::json!({
             "tools": n,
             "encoder_tokens": r.encoder_tokens,
+            "prompt_tokens": r.encoder_tokens,
             "steps": steps,
             "warm_ms": warm_ms,
             "warm_all_ms": warm,
@@ -165,7 +178,7 @@ fn main() {
     if batch > 0 {
         let tools = tools_json(&all, *cases.get(1).or(cases.first()).unwrap_or(&5));
         let items: Vec<(&str, &str)> = (0..batch).map(|_| (query.as_str(), tools.as_str())).collect();
-        let opts = needle::RunOptions::default();
+        let opts = base.clone();
         let mut res = serde_json::Map::new();
         for th in [1usize, 2] {
             let mut v = Vec::new();
