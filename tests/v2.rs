@@ -238,3 +238,154 @@ fn shipped_geometry_heads_match_needle_rs() {
     println!("v2 shipped geometry: contrastive within {worst:.1e} of needle-rs");
     assert!(worst < 1e-5, "{worst}");
 }
+
+const DIR: usize = 120 + 28 * 4;
+
+fn rec(i: usize) -> usize {
+    DIR + 44 * i
+}
+
+fn put32(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+fn blob_at(b: &[u8], i: usize) -> usize {
+    u64::from_le_bytes(b[rec(i) + 20..rec(i) + 28].try_into().unwrap()) as usize
+}
+
+fn load_err(b: Vec<u8>, kind: ErrorKind, needles: &[&str]) {
+    let err = Engine::open_bytes(b).unwrap_err();
+    assert_eq!(err.kind(), kind, "{err}");
+    for n in needles {
+        assert!(err.to_string().contains(n), "{err:?} lacks {n:?}");
+    }
+}
+
+/// Defects of the v2 canon that the container cannot see are `InvalidWeights` errors
+/// naming the tensor (index and role) or the field; truncations anywhere are errors;
+/// a vocabulary or a ladder depth with a v2 file is an `InvalidArgument` error.
+#[test]
+fn malformed_v2_files_are_clear_errors() {
+    // tiny.cact: 4 layers (14 tensors each from #1), d 128, 4/2 heads of 32, two sites,
+    // both heads, tokenizer last (#82).
+    let base = std::fs::read(fixture("tiny.cact")).unwrap();
+    Engine::open_bytes(base.clone()).unwrap();
+    let edit = |f: &dyn Fn(&mut Vec<u8>)| {
+        let mut b = base.clone();
+        f(&mut b);
+        b
+    };
+    // A norm with the right size but the wrong shape.
+    load_err(edit(&|b| { b[rec(15) + 1] = 2; put32(b, rec(15) + 4, 64); put32(b, rec(15) + 8, 2) }), ErrorKind::InvalidWeights, &["#15", "layer 1 norm_in", "[64, 2]", "[128]"]);
+    // A header whose KV heads disagree with the projections.
+    load_err(edit(&|b| put32(b, 32, 1)), ErrorKind::InvalidWeights, &["#3", "layer 0 k_proj", "[64, 128]", "[32, 128]"]);
+    // One layer fewer: the canon no longer lines up (the mHC vectors are FP16 [3]).
+    load_err(edit(&|b| { put32(b, 36, 3); put32(b, 100 + 4, 2) }), ErrorKind::InvalidWeights, &["tensor #43"]);
+    // A CQ matrix where an FP16 vector belongs, and an FP16 vector where CQ belongs.
+    let set64 = |b: &mut Vec<u8>, at: usize, v: u64| b[at..at + 8].copy_from_slice(&v.to_le_bytes());
+    load_err(
+        edit(&|b| {
+            // attn_gate (FP16 [1]) as a CQ [1, 1] 2-bit matrix (34 bytes, inside its gap).
+            let r = rec(10);
+            b[r] = 3;
+            b[r + 1] = 2;
+            put32(b, r + 4, 1);
+            put32(b, r + 8, 1);
+            set64(b, r + 28, 34);
+            put32(b, r + 36, 128);
+            put32(b, r + 40, 2);
+        }),
+        ErrorKind::InvalidWeights,
+        &["#10", "layer 0 attn_gate", "CQ where FP16 is expected"],
+    );
+    load_err(
+        edit(&|b| {
+            // q_proj (CQ [128, 128] 2-bit, 4,352 bytes) as FP16 [2176].
+            let r = rec(2);
+            b[r] = 1;
+            b[r + 1] = 1;
+            put32(b, r + 4, 2176);
+            put32(b, r + 8, 0);
+            put32(b, r + 36, 0);
+            put32(b, r + 40, 0);
+        }),
+        ErrorKind::InvalidWeights,
+        &["#2", "layer 0 q_proj", "where CQ is expected"],
+    );
+    // A weight that is not finite.
+    load_err(edit(&|b| { let at = blob_at(b, 74); b[at..at + 2].copy_from_slice(&0x7C00u16.to_le_bytes()) }), ErrorKind::InvalidWeights, &["#74", "final_norm", "inf"]);
+    // Heads manifest: an unknown code, a head listed twice, codes out of order.
+    let manifest = |codes: [u16; 2]| {
+        edit(&move |b| {
+            let at = blob_at(b, 75);
+            for (k, c) in codes.iter().enumerate() {
+                b[at + 2 * k..at + 2 * k + 2].copy_from_slice(&c.to_le_bytes());
+            }
+        })
+    };
+    const F1: u16 = 0x3C00; // 1.0
+    const F2: u16 = 0x4000; // 2.0
+    const F3: u16 = 0x4200; // 3.0
+    load_err(manifest([F1, F3]), ErrorKind::InvalidWeights, &["heads manifest", "unknown head code 3"]);
+    load_err(manifest([F2, F2]), ErrorKind::InvalidWeights, &["heads manifest [2.0, 2.0]", "twice or out of order"]);
+    load_err(manifest([F2, F1]), ErrorKind::InvalidWeights, &["twice or out of order"]);
+    // A manifest that promises more heads than the file holds.
+    load_err(edit(&|b| { put32(b, rec(75) + 4, 1); let n = u64::from_le_bytes(b[rec(75) + 28..rec(75) + 36].try_into().unwrap()); b[rec(75) + 28..rec(75) + 36].copy_from_slice(&(n - 2).to_le_bytes()) }), ErrorKind::InvalidWeights, &["heads", "manifest of 1 codes"]);
+    // Contrastive head probes of the wrong count.
+    load_err(edit(&|b| { put32(b, rec(76) + 4, 2); put32(b, rec(76) + 8, 256) }), ErrorKind::InvalidWeights, &["#76", "contrastive head probes", "[4, 128]"]);
+    // Cut anywhere: always an error, never a panic.
+    for cut in [4, 100, 120, 232, 232 + 44 * 40, blob_at(&base, 1) + 10, blob_at(&base, 60), blob_at(&base, 80), base.len() / 2, base.len() - 1] {
+        let err = Engine::open_bytes(base[..cut].to_vec()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidWeights, "cut at {cut}: {err}");
+    }
+    // A vocabulary with a .cact, and a ladder depth with v2, are argument errors.
+    let err = Engine::load(fixture("tiny.cact"), vocab_path()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    assert!(err.to_string().contains("v2") && err.to_string().contains("carries its own tokenizer"), "{err}");
+    let err = Engine::open_with(fixture("tiny.cact"), &needle::LoadOptions::default().depth(2)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    assert!(err.to_string().contains("depth"), "{err}");
+}
+
+/// The CLI runs a v2 `.cact` (no vocabulary) and `info` shows generation 2 with its
+/// geometry; the default budget is 128 tokens (A6); streaming, batch and repeated calls
+/// give the same tokens.
+#[test]
+fn the_cli_and_the_api_run_a_v2_file() {
+    let bin = env!("CARGO_BIN_EXE_needle");
+    let f = fixture("gqa.cact");
+    let tools = r#"[{"name":"get_weather","parameters":{"city":{"type":"string"}}}]"#;
+    let out = std::process::Command::new(bin)
+        .args(["run", "--weights"])
+        .arg(&f)
+        .args(["What's the weather in Paris?", "--tools-json", tools, "--json", "--max-tokens", "5", "--system", "Be brief"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let e = Engine::open(&f).unwrap();
+    let opts = RunOptions::default().max_new_tokens(5).system("Be brief");
+    let r = e.run_with("What's the weather in Paris?", tools, &opts).unwrap();
+    assert_eq!(ids(&j["token_ids"]), r.token_ids);
+    let info = std::process::Command::new(bin).args(["info", "--json", "--weights"]).arg(&f).output().unwrap();
+    let g: Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!((g["generation"].as_u64(), g["num_layers"].as_u64(), g["head_dim"].as_u64(), g["kv_window"].as_u64()), (Some(2), Some(3), Some(32), Some(64)));
+    assert_eq!(g["confidence_head"], true);
+    assert_eq!(g["contrastive_head"], false);
+    // Default budget: 128 new tokens.
+    let r = e.run_with("hi", tools, &RunOptions::default().constrained(false)).unwrap();
+    assert!(r.token_ids.len() == 128 || r.stop != StopReason::MaxTokens, "{} tokens, {:?}", r.token_ids.len(), r.stop);
+    // Streaming, batch and a repeated call.
+    let r = e.run_with("Weather in Oslo?", tools, &opts).unwrap();
+    let mut seen = Vec::new();
+    let s = e.run_stream("Weather in Oslo?", tools, &opts, |id, _| {
+        seen.push(id);
+        seen.len() < 3
+    })
+    .unwrap();
+    assert_eq!(seen, r.token_ids[..3]);
+    assert_eq!(s.stop, StopReason::Callback);
+    let b = e.run_batch_with(&[("Weather in Oslo?", tools), ("hi", tools)], &opts, 2);
+    assert_eq!(b[0].as_ref().unwrap().token_ids, r.token_ids);
+    assert_eq!(e.run_with("Weather in Oslo?", tools, &opts).unwrap(), r);
+}

@@ -40,11 +40,11 @@ impl Canon<'_> {
         let r = self.file.record(i)?;
         let got: Vec<usize> = r.shape().iter().map(|&d| d as usize).collect();
         let n: usize = shape.iter().product();
-        if got.iter().product::<usize>() != n || !(got == shape || (shape.len() == 1 && got.len() <= 1)) {
-            return Err(bad(format!(".cact tensor #{i} ({role}): shape {got:?}, the header says {shape:?}")));
-        }
         if !matches!(r.dtype, Dtype::F16 | Dtype::F32) {
             return Err(bad(format!(".cact tensor #{i} ({role}): {} where FP16 is expected", r.dtype.name())));
+        }
+        if got.iter().product::<usize>() != n || !(got == shape || (shape.len() == 1 && got.len() <= 1)) {
+            return Err(bad(format!(".cact tensor #{i} ({role}): shape {got:?}, the header says {shape:?}")));
         }
         let v = self.file.floats(i)?;
         if let Some(j) = v.iter().position(|x| !x.is_finite()) {

@@ -121,17 +121,20 @@ pub(crate) fn load(file: Arc<Cact>) -> Result<Weights> {
             )));
         }
         let manifest = c.floats("heads manifest", &[count])?;
-        let mut last = 0;
-        for code in manifest {
-            let (name, probes, out) = match code {
-                1.0 => ("contrastive head", CONTRASTIVE_PROBES, None),
-                2.0 => ("confidence head", CONFIDENCE_PROBES, Some(1)),
-                _ => return Err(bad(format!(".cact heads manifest: unknown head code {code} (v2 knows 1 contrastive, 2 confidence)"))),
-            };
-            if code as u32 <= last {
-                return Err(bad(format!(".cact heads manifest: {name} listed twice or out of order")));
+        for (j, &code) in manifest.iter().enumerate() {
+            if code != 1.0 && code != 2.0 {
+                return Err(bad(format!(".cact heads manifest: unknown head code {code} (v2 knows 1 contrastive, 2 confidence)")));
             }
-            last = code as u32;
+            if j > 0 && code <= manifest[j - 1] {
+                return Err(bad(format!(".cact heads manifest {manifest:?}: a head listed twice or out of order (want 1 before 2)")));
+            }
+        }
+        for code in manifest {
+            let (name, probes, out) = if code == 1.0 {
+                ("contrastive head", CONTRASTIVE_PROBES, None)
+            } else {
+                ("confidence head", CONFIDENCE_PROBES, Some(1))
+            };
             let probes = c.floats(&format!("{name} probes"), &[probes, d])?;
             let rows = out.unwrap_or_else(|| file.record(c.next).map(|r| r.dims[0] as usize).unwrap_or(0));
             if rows == 0 {
