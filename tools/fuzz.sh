@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-30}
-TARGETS=${TARGETS:-"safetensors_header loader vocab tokenizer tools_json run cact run_v3"}
+TARGETS=${TARGETS:-"safetensors_header loader vocab tokenizer tools_json run cact run_v3 run_v2"}
 export PATH="$HOME/.cargo/bin:$PATH"
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 cargo fuzz --version 2>/dev/null | grep -q '0.13.1' || cargo install cargo-fuzz --version 0.13.1 --locked
