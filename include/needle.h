@@ -1,5 +1,5 @@
 /*
- * libneedle — C API of the Needle v1 tool-calling model runtime.
+ * libneedle — C API of the runtime for Needle, the tool-calling models (v1, v2, v3).
  *
  * Conventions
  *  - Strings passed in are NUL-terminated UTF-8. Invalid UTF-8 is reported as
@@ -15,7 +15,7 @@
  *    needle_last_status, needle_status_str and needle_version.
  *  - Strings returned by libneedle are owned by the caller and must be released with
  *    needle_free_str() (never free()). needle_free(NULL), needle_free_str(NULL) and
- *    needle_options_free(NULL) are no-ops.
+ *    needle_options_free(NULL) and needle_load_options_free(NULL) are no-ops.
  *
  * Thread safety
  *  - A needle_engine is immutable after loading: any number of threads may call
@@ -41,7 +41,7 @@
 #define NEEDLE_VERSION_MAJOR 0
 
 // Minor version of libneedle.
-#define NEEDLE_VERSION_MINOR 1
+#define NEEDLE_VERSION_MINOR 2
 
 // Patch version of libneedle.
 #define NEEDLE_VERSION_PATCH 0
@@ -89,6 +89,10 @@ typedef enum {
 // of threads at once.
 typedef struct needle_engine needle_engine;
 
+// Load options. Opaque; create with `needle_load_options_new`, destroy with
+// `needle_load_options_free`.
+typedef struct needle_load_options needle_load_options;
+
 // Per-call options. Opaque; create with `needle_options_new`, destroy with
 // `needle_options_free`. Setters must not race with other uses of the same object;
 // a fully set-up options object may be shared read-only by many threads.
@@ -125,18 +129,51 @@ const char *needle_status_str(int32_t status);
 // The library version as "MAJOR.MINOR.PATCH" (static string, never NULL).
 const char *needle_version(void);
 
-// Loads `weights_path` (needle.safetensors, memory-mapped) and `vocab_path`
-// (vocab.txt). Returns a new engine, or NULL with the reason in
-// `needle_last_error()`. Free it with `needle_free`.
+// Loads a model file of any generation, detected from its first bytes: a Needle v1
+// `needle.safetensors` (memory-mapped) with its `vocab_path` (vocab.txt), or a Needle
+// v2/v3 `.cact` (memory-mapped, nothing dequantised up front), which carries its own
+// tokenizer: `vocab_path` must then be NULL (a vocabulary given with a `.cact` is
+// NEEDLE_ERR_INVALID_ARGUMENT, as is a v1 file without one). Returns a new engine, or
+// NULL with the reason in `needle_last_error()`. Free it with `needle_free`.
 needle_engine *needle_load(const char *weights_path, const char *vocab_path);
 
-// Loads from memory: `weights_len` bytes of a needle.safetensors file (copied; the
-// buffer may be freed after the call) and `vocab_len` bytes of vocab.txt (UTF-8, not
-// NUL-terminated). Returns a new engine or NULL.
+// `needle_load` with load options (`opts` may be NULL for the defaults).
+needle_engine *needle_load_with(const char *weights_path,
+                                const char *vocab_path,
+                                const needle_load_options *opts);
+
+// Loads from memory: `weights_len` bytes of a model file (copied; the buffer may be
+// freed after the call) and, for a v1 file, `vocab_len` bytes of vocab.txt (UTF-8, not
+// NUL-terminated). For a `.cact` pass `vocab` NULL (and `vocab_len` 0). Returns a new
+// engine or NULL.
 needle_engine *needle_load_bytes(const uint8_t *weights,
                                  size_t weights_len,
                                  const char *vocab,
                                  size_t vocab_len);
+
+// `needle_load_bytes` with load options (`opts` may be NULL for the defaults).
+needle_engine *needle_load_bytes_with(const uint8_t *weights,
+                                      size_t weights_len,
+                                      const char *vocab,
+                                      size_t vocab_len,
+                                      const needle_load_options *opts);
+
+// A new load-options object with the defaults (the whole model). Free with
+// `needle_load_options_free`. Returns NULL only if memory is exhausted.
+needle_load_options *needle_load_options_new(void);
+
+// Frees a load-options object. NULL is a no-op.
+void needle_load_options_free(needle_load_options *opts);
+
+// Needle v3 only: keep `depth` of the file's blocks (2 … its layers, in upstream's
+// ladder order) for a smaller, faster model; 0 keeps them all (the default). A depth
+// out of range, or any depth with a v1/v2 file, fails at load with
+// NEEDLE_ERR_INVALID_ARGUMENT.
+needle_status needle_load_options_set_depth(needle_load_options *opts, uint32_t depth);
+
+// The model generation of `engine`: 1 (needle.safetensors), 2 or 3 (`.cact`); 0 if
+// `engine` is NULL.
+uint32_t needle_generation(const needle_engine *engine);
 
 // Frees an engine. NULL is a no-op. No call may use the engine concurrently or
 // afterwards.
@@ -146,8 +183,11 @@ void needle_free(needle_engine *engine);
 // libneedle strings.
 void needle_free_str(char *s);
 
-// The model configuration as a JSON object (d_model, heads, layers, vocab_size,
-// max_enc_len, max_dec_len, contrastive_dim, ...). Free with `needle_free_str`.
+// The model configuration as a JSON object: `"generation"` and every geometry field of
+// the file (v1: d_model, num_heads, num_kv_heads, head_dim, layers, vocab_size,
+// max_enc_len, max_dec_len, ffn_dim, activation, rope_theta, ...; v2/v3: the whole
+// `.cact` header), with `"contrastive_dim"` and `"confidence_head"`. Free with
+// `needle_free_str`.
 char *needle_config_json(const needle_engine *engine);
 
 // A new options object with the defaults (max_new_tokens = the model's max_dec_len but
@@ -166,6 +206,10 @@ needle_status needle_options_set_max_new_tokens(needle_options *opts, uint32_t m
 // Turns constrained decoding of tool names and argument keys on (default) or off.
 needle_status needle_options_set_constrained(needle_options *opts, bool constrained);
 
+// A system prompt for Needle v2/v3 (a system turn before the user's; v1 has none and
+// ignores it). The text is copied; NULL removes it (the default).
+needle_status needle_options_set_system(needle_options *opts, const char *system);
+
 // Worker threads for `needle_run_batch` (0 = all cores, 1 = the calling thread only).
 needle_status needle_options_set_threads(needle_options *opts, uint32_t threads);
 
@@ -180,10 +224,14 @@ char *needle_run_with(const needle_engine *engine,
                       const char *tools_json,
                       const needle_options *opts);
 
-// Like `needle_run_with` but returns the structured result as JSON:
-// `{"calls":[{"name":…,"arguments":{…}}]|null,"text":"…","token_ids":[…],
-// "encoder_tokens":n,"stop":"eos"|"max_tokens"|"callback"}` (`calls` is null when
-// the text is not a valid call list).
+// Like `needle_run_with` but returns the structured result as JSON, every key always
+// present: `{"calls":[{"name":…,"arguments":{…}}]|null,"text":"…","token_ids":[…],
+// "prompt_tokens":n,"encoder_tokens":n,"stop":"eos"|"im_end"|"max_tokens"|
+// "max_seq_len"|"callback","reasoning":"…"|null,"confidence":p|null,
+// "prompt_truncated":false}`. `calls` is null when the text is not a valid call list;
+// `reasoning` is the v2/v3 `<think>` block; `confidence` the v2/v3 confidence head's
+// probability when the file has one; `encoder_tokens` repeats `prompt_tokens` under
+// its v1 name.
 char *needle_run_json(const needle_engine *engine,
                       const char *query,
                       const char *tools_json,
@@ -219,6 +267,28 @@ needle_status needle_run_batch(const needle_engine *engine,
                                size_t n,
                                const needle_options *opts,
                                char **out_texts);
+
+// `needle_run_batch` writing each item's structured result JSON (as `needle_run_json`)
+// to `out_jsons`.
+needle_status needle_run_batch_json(const needle_engine *engine,
+                                    const char *const *queries,
+                                    const char *const *tools_jsons,
+                                    size_t n,
+                                    const needle_options *opts,
+                                    char **out_jsons);
+
+// The confidence head's probability that `completion` (the model's output text, e.g.
+// `<tool_call>[…]</tool_call>`) answers `query` with `tools_json` (Needle v2/v3 files
+// with the head; NEEDLE_ERR_UNSUPPORTED otherwise). The prompt uses `opts`' system
+// prompt (`opts` may be NULL). The completion is encoded on its own, as upstream's
+// fine-tuning encodes a target, so the text of a run whose tokens re-encode the same
+// gives that run's `"confidence"`. Writes the probability to `*out`.
+needle_status needle_confidence(const needle_engine *engine,
+                                const char *query,
+                                const char *tools_json,
+                                const char *completion,
+                                const needle_options *opts,
+                                float *out);
 
 // Output width of the contrastive head, 0 if the model has none or `engine` is NULL.
 size_t needle_contrastive_dim(const needle_engine *engine);

@@ -136,6 +136,17 @@ impl Engine {
         Engine::from_storage(storage, Some(&vocab_text))
     }
 
+    /// [`Engine::load`] with load options (a v1 file takes none: a `depth` is an
+    /// `InvalidArgument` error).
+    pub fn load_with(weights: impl AsRef<Path>, vocab: impl AsRef<Path>, opts: &LoadOptions) -> Result<Engine> {
+        if opts.depth.is_some() {
+            let storage = map_file(weights.as_ref())?;
+            let model::Loaded { net, tokenizer } = model::load(storage, Some(""), opts.depth)?;
+            return Ok(Engine { net, tokenizer });
+        }
+        Engine::load(weights, vocab)
+    }
+
     /// Loads a model file that carries its own tokenizer: a Needle v3 `needle3.cact`
     /// (memory-mapped, nothing dequantised up front). The generation is read from the
     /// file's first bytes; a v1 `needle.safetensors` needs [`Engine::load`] with its
@@ -167,6 +178,12 @@ impl Engine {
         Engine::from_storage(Storage::Owned(weights), Some(vocab_text))
     }
 
+    /// [`Engine::from_bytes`] with load options (see [`Engine::load_with`]).
+    pub fn from_bytes_with(weights: Vec<u8>, vocab_text: &str, opts: &LoadOptions) -> Result<Engine> {
+        let model::Loaded { net, tokenizer } = model::load(Storage::Owned(weights), Some(vocab_text), opts.depth)?;
+        Ok(Engine { net, tokenizer })
+    }
+
     fn from_storage(storage: Storage, vocab_text: Option<&str>) -> Result<Engine> {
         let model::Loaded { net, tokenizer } = model::load(storage, vocab_text, None)?;
         Ok(Engine { net, tokenizer })
@@ -180,6 +197,19 @@ impl Engine {
     /// Every geometry field of the file as a JSON object, with `"generation"`.
     pub fn geometry(&self) -> serde_json::Value {
         self.net.geometry()
+    }
+
+    /// The engine's configuration as one JSON object — what `needle_config_json` and
+    /// every wrapper's config return: [`Engine::geometry`] (`"generation"` and every
+    /// geometry field of the file) with `"contrastive_dim"` and `"confidence_head"` for
+    /// every generation.
+    pub fn config_json(&self) -> String {
+        let mut g = self.net.geometry();
+        if let Some(m) = g.as_object_mut() {
+            m.entry("contrastive_dim").or_insert_with(|| self.net.contrastive_dim().into());
+            m.entry("confidence_head").or_insert(false.into());
+        }
+        g.to_string()
     }
 
     /// The model configuration read from the weights' metadata. For a v3 file these are
@@ -236,7 +266,49 @@ impl Engine {
         }
         let (text, calls) = self.net.answer(&self.tokenizer, &ids, &prompt.defs);
         let reasoning = self.net.reasoning(&self.tokenizer, &ids);
-        Ok(RunResult { text, calls, token_ids: ids, encoder_tokens: prompt.ids.len(), stop, reasoning, confidence, prompt_truncated: prompt.truncated })
+        let prompt_tokens = prompt.ids.len();
+        Ok(RunResult {
+            text,
+            calls,
+            token_ids: ids,
+            prompt_tokens,
+            encoder_tokens: prompt_tokens,
+            stop,
+            reasoning,
+            confidence,
+            prompt_truncated: prompt.truncated,
+        })
+    }
+
+    /// The confidence head's probability that `completion` is a right answer to `query`
+    /// with `tools_json` (Needle v2/v3 files that carry the head; otherwise an
+    /// [`ErrorKind::Unsupported`] error). The head reads the prompt (with `opts.system`)
+    /// followed by the completion encoded on its own, as upstream's fine-tuning encodes a
+    /// target (so it starts with the dummy-prefix `▁` a model emits first): for the text
+    /// of a run's tokens that re-encodes to the same ids, this is that run's
+    /// `confidence`. A completion that would pass the sequence limit is cut there.
+    pub fn confidence(&self, query: &str, tools_json: &str, completion: &str, opts: &RunOptions) -> Result<f32> {
+        check_text("query", query)?;
+        check_text("completion", completion)?;
+        if self.net.generation() < 2 || self.net.geometry()["confidence_head"] != serde_json::Value::Bool(true) {
+            return Err(Error::new(ErrorKind::Unsupported, "this model has no confidence head (confidence)"));
+        }
+        let prompt = self.net.prompt(&self.tokenizer, query, tools_json, opts.system.as_deref())?;
+        if prompt.truncated {
+            return Err(Error::argument(format!(
+                "the prompt is {} tokens, more than the model's sequence limit",
+                prompt.ids.len()
+            )));
+        }
+        let room = self.net.max_new_tokens(prompt.ids.len());
+        let ids = self.tokenizer.encode_prefix(completion, room);
+        let mut session = self.net.start(&prompt.ids, ids.len());
+        for &t in &ids {
+            session.push(t);
+        }
+        session
+            .confidence(None)
+            .ok_or_else(|| Error::new(ErrorKind::Internal, "the confidence head gave no value"))
     }
 
     /// Sets how many threads one call may use, process-wide: `0` (the default) = the

@@ -30,6 +30,24 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, in code order (what the wrappers' status lists are checked against).
+    pub const ALL: [ErrorKind; 9] = [
+        ErrorKind::InvalidArgument,
+        ErrorKind::Io,
+        ErrorKind::InvalidWeights,
+        ErrorKind::InvalidVocab,
+        ErrorKind::InvalidTools,
+        ErrorKind::InvalidUtf8,
+        ErrorKind::Unsupported,
+        ErrorKind::Cancelled,
+        ErrorKind::Internal,
+    ];
+
+    /// The kind of a numeric code, `None` for 0 (success) and unknown codes.
+    pub fn from_code(code: i32) -> Option<ErrorKind> {
+        ErrorKind::ALL.into_iter().find(|k| k.code() == code)
+    }
+
     /// Stable numeric code (also the C status value).
     pub fn code(self) -> i32 {
         self as i32
@@ -37,16 +55,22 @@ impl ErrorKind {
 
     /// Short stable name of the kind.
     pub fn name(self) -> &'static str {
+        let n = self.c_name();
+        &n[..n.len() - 1]
+    }
+
+    /// [`ErrorKind::name`] with a terminating NUL (for `needle_status_str`).
+    pub(crate) fn c_name(self) -> &'static str {
         match self {
-            ErrorKind::InvalidArgument => "invalid argument",
-            ErrorKind::Io => "I/O error",
-            ErrorKind::InvalidWeights => "invalid weights file",
-            ErrorKind::InvalidVocab => "invalid vocabulary",
-            ErrorKind::InvalidTools => "invalid tools JSON",
-            ErrorKind::InvalidUtf8 => "invalid UTF-8",
-            ErrorKind::Unsupported => "unsupported by this model",
-            ErrorKind::Cancelled => "cancelled",
-            ErrorKind::Internal => "internal error",
+            ErrorKind::InvalidArgument => "invalid argument\0",
+            ErrorKind::Io => "I/O error\0",
+            ErrorKind::InvalidWeights => "invalid weights file\0",
+            ErrorKind::InvalidVocab => "invalid vocabulary\0",
+            ErrorKind::InvalidTools => "invalid tools JSON\0",
+            ErrorKind::InvalidUtf8 => "invalid UTF-8\0",
+            ErrorKind::Unsupported => "unsupported by this model\0",
+            ErrorKind::Cancelled => "cancelled\0",
+            ErrorKind::Internal => "internal error\0",
         }
     }
 }

@@ -8,7 +8,7 @@
 #![allow(non_camel_case_types)]
 #![allow(clippy::missing_safety_doc)]
 
-use crate::{Engine, Error, ErrorKind, RunOptions};
+use crate::{Engine, Error, ErrorKind, LoadOptions, RunOptions};
 use std::cell::RefCell;
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -17,7 +17,7 @@ use std::ptr;
 /// Major version of libneedle (checked against Cargo.toml at compile time).
 pub const NEEDLE_VERSION_MAJOR: u32 = 0;
 /// Minor version of libneedle.
-pub const NEEDLE_VERSION_MINOR: u32 = 1;
+pub const NEEDLE_VERSION_MINOR: u32 = 2;
 /// Patch version of libneedle.
 pub const NEEDLE_VERSION_PATCH: u32 = 0;
 
@@ -99,6 +99,12 @@ impl From<ErrorKind> for needle_status {
 /// of threads at once.
 pub struct needle_engine {
     engine: Engine,
+}
+
+/// Load options. Opaque; create with `needle_load_options_new`, destroy with
+/// `needle_load_options_free`.
+pub struct needle_load_options {
+    load: LoadOptions,
 }
 
 /// Per-call options. Opaque; create with `needle_options_new`, destroy with
@@ -234,18 +240,12 @@ pub extern "C" fn needle_last_status() -> needle_status {
 /// "unknown status").
 #[no_mangle]
 pub extern "C" fn needle_status_str(status: i32) -> *const c_char {
-    let s: &'static [u8] = match status {
-        0 => b"ok\0",
-        1 => b"invalid argument\0",
-        2 => b"I/O error\0",
-        3 => b"invalid weights file\0",
-        4 => b"invalid vocabulary\0",
-        5 => b"invalid tools JSON\0",
-        6 => b"invalid UTF-8\0",
-        7 => b"unsupported by this model\0",
-        8 => b"cancelled\0",
-        9 => b"internal error\0",
-        _ => b"unknown status\0",
+    let s: &'static str = match status {
+        0 => "ok\0",
+        c => match ErrorKind::from_code(c) {
+            Some(k) => k.c_name(),
+            None => "unknown status\0",
+        },
     };
     s.as_ptr().cast()
 }
@@ -258,23 +258,43 @@ pub extern "C" fn needle_version() -> *const c_char {
 
 // ------------------------------------------------------------------------ loading
 
-/// Loads `weights_path` (needle.safetensors, memory-mapped) and `vocab_path`
-/// (vocab.txt). Returns a new engine, or NULL with the reason in
-/// `needle_last_error()`. Free it with `needle_free`.
+/// Loads a model file of any generation, detected from its first bytes: a Needle v1
+/// `needle.safetensors` (memory-mapped) with its `vocab_path` (vocab.txt), or a Needle
+/// v2/v3 `.cact` (memory-mapped, nothing dequantised up front), which carries its own
+/// tokenizer: `vocab_path` must then be NULL (a vocabulary given with a `.cact` is
+/// NEEDLE_ERR_INVALID_ARGUMENT, as is a v1 file without one). Returns a new engine, or
+/// NULL with the reason in `needle_last_error()`. Free it with `needle_free`.
 #[no_mangle]
 pub unsafe extern "C" fn needle_load(weights_path: *const c_char, vocab_path: *const c_char) -> *mut needle_engine {
+    // SAFETY: forwarded caller contract.
+    unsafe { needle_load_with(weights_path, vocab_path, ptr::null()) }
+}
+
+/// `needle_load` with load options (`opts` may be NULL for the defaults).
+#[no_mangle]
+pub unsafe extern "C" fn needle_load_with(
+    weights_path: *const c_char,
+    vocab_path: *const c_char,
+    opts: *const needle_load_options,
+) -> *mut needle_engine {
     guard(ptr::null_mut(), || {
         // SAFETY: forwarded caller contract.
         let w = unsafe { arg_str(weights_path, "weights_path") }?;
-        let v = unsafe { arg_str(vocab_path, "vocab_path") }?;
-        let engine = Engine::load(w, v)?;
+        let o = unsafe { load_options_of(opts) };
+        let engine = if vocab_path.is_null() {
+            Engine::open_with(w, &o).map_err(|e| null_vocab_error(e, "vocab_path"))?
+        } else {
+            let v = unsafe { arg_str(vocab_path, "vocab_path") }?;
+            Engine::load_with(w, v, &o)?
+        };
         Ok(Box::into_raw(Box::new(needle_engine { engine })))
     })
 }
 
-/// Loads from memory: `weights_len` bytes of a needle.safetensors file (copied; the
-/// buffer may be freed after the call) and `vocab_len` bytes of vocab.txt (UTF-8, not
-/// NUL-terminated). Returns a new engine or NULL.
+/// Loads from memory: `weights_len` bytes of a model file (copied; the buffer may be
+/// freed after the call) and, for a v1 file, `vocab_len` bytes of vocab.txt (UTF-8, not
+/// NUL-terminated). For a `.cact` pass `vocab` NULL (and `vocab_len` 0). Returns a new
+/// engine or NULL.
 #[no_mangle]
 pub unsafe extern "C" fn needle_load_bytes(
     weights: *const u8,
@@ -282,24 +302,99 @@ pub unsafe extern "C" fn needle_load_bytes(
     vocab: *const c_char,
     vocab_len: usize,
 ) -> *mut needle_engine {
+    // SAFETY: forwarded caller contract.
+    unsafe { needle_load_bytes_with(weights, weights_len, vocab, vocab_len, ptr::null()) }
+}
+
+/// `needle_load_bytes` with load options (`opts` may be NULL for the defaults).
+#[no_mangle]
+pub unsafe extern "C" fn needle_load_bytes_with(
+    weights: *const u8,
+    weights_len: usize,
+    vocab: *const c_char,
+    vocab_len: usize,
+    opts: *const needle_load_options,
+) -> *mut needle_engine {
     guard(ptr::null_mut(), || {
         if weights.is_null() {
             return Err(Error::new(ErrorKind::InvalidArgument, "argument 'weights' is NULL"));
         }
-        if vocab.is_null() {
-            return Err(Error::new(ErrorKind::InvalidArgument, "argument 'vocab' is NULL"));
-        }
         // SAFETY: the caller guarantees the buffers hold the given number of bytes.
         let w = unsafe { std::slice::from_raw_parts(weights, weights_len) }.to_vec();
-        let vb = unsafe { std::slice::from_raw_parts(vocab.cast::<u8>(), vocab_len) };
-        let v = std::str::from_utf8(vb).map_err(|e| {
-            Error::new(
-                ErrorKind::InvalidUtf8,
-                format!("argument 'vocab' is not valid UTF-8 (invalid byte at offset {})", e.valid_up_to()),
-            )
-        })?;
-        let engine = Engine::from_bytes(w, v)?;
+        let o = unsafe { load_options_of(opts) };
+        let engine = if vocab.is_null() {
+            Engine::open_bytes_with(w, &o).map_err(|e| null_vocab_error(e, "vocab"))?
+        } else {
+            let vb = unsafe { std::slice::from_raw_parts(vocab.cast::<u8>(), vocab_len) };
+            let v = std::str::from_utf8(vb).map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidUtf8,
+                    format!("argument 'vocab' is not valid UTF-8 (invalid byte at offset {})", e.valid_up_to()),
+                )
+            })?;
+            Engine::from_bytes_with(w, v, &o)?
+        };
         Ok(Box::into_raw(Box::new(needle_engine { engine })))
+    })
+}
+
+/// A new load-options object with the defaults (the whole model). Free with
+/// `needle_load_options_free`. Returns NULL only if memory is exhausted.
+#[no_mangle]
+pub extern "C" fn needle_load_options_new() -> *mut needle_load_options {
+    guard(ptr::null_mut(), || Ok(Box::into_raw(Box::new(needle_load_options { load: LoadOptions::default() }))))
+}
+
+/// Frees a load-options object. NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn needle_load_options_free(opts: *mut needle_load_options) {
+    if !opts.is_null() {
+        // SAFETY: the pointer came from needle_load_options_new and is freed once.
+        drop(unsafe { Box::from_raw(opts) });
+    }
+}
+
+/// Needle v3 only: keep `depth` of the file's blocks (2 … its layers, in upstream's
+/// ladder order) for a smaller, faster model; 0 keeps them all (the default). A depth
+/// out of range, or any depth with a v1/v2 file, fails at load with
+/// NEEDLE_ERR_INVALID_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn needle_load_options_set_depth(opts: *mut needle_load_options, depth: u32) -> needle_status {
+    guard_status(|| {
+        if opts.is_null() {
+            return Err(Error::new(ErrorKind::InvalidArgument, "argument 'opts' is NULL"));
+        }
+        // SAFETY: a non-NULL pointer comes from needle_load_options_new.
+        unsafe { &mut *opts }.load.depth = (depth > 0).then_some(depth as usize);
+        Ok(())
+    })
+}
+
+/// A v1 file loaded without a vocabulary: say which argument was NULL, as before `.cact`.
+fn null_vocab_error(e: Error, arg: &str) -> Error {
+    if e.kind() == ErrorKind::InvalidArgument && e.message().contains("needs its vocab.txt") {
+        Error::new(e.kind(), format!("argument '{arg}' is NULL: {}", e.message()))
+    } else {
+        e
+    }
+}
+
+unsafe fn load_options_of(p: *const needle_load_options) -> LoadOptions {
+    if p.is_null() {
+        LoadOptions::default()
+    } else {
+        // SAFETY: a non-NULL pointer comes from needle_load_options_new.
+        unsafe { &*p }.load.clone()
+    }
+}
+
+/// The model generation of `engine`: 1 (needle.safetensors), 2 or 3 (`.cact`); 0 if
+/// `engine` is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn needle_generation(engine: *const needle_engine) -> u32 {
+    guard(0, || {
+        // SAFETY: forwarded caller contract.
+        Ok(unsafe { engine_ref(engine) }?.generation())
     })
 }
 
@@ -323,22 +418,16 @@ pub unsafe extern "C" fn needle_free_str(s: *mut c_char) {
     }
 }
 
-/// The model configuration as a JSON object (d_model, heads, layers, vocab_size,
-/// max_enc_len, max_dec_len, contrastive_dim, ...). Free with `needle_free_str`.
+/// The model configuration as a JSON object: `"generation"` and every geometry field of
+/// the file (v1: d_model, num_heads, num_kv_heads, head_dim, layers, vocab_size,
+/// max_enc_len, max_dec_len, ffn_dim, activation, rope_theta, ...; v2/v3: the whole
+/// `.cact` header), with `"contrastive_dim"` and `"confidence_head"`. Free with
+/// `needle_free_str`.
 #[no_mangle]
 pub unsafe extern "C" fn needle_config_json(engine: *const needle_engine) -> *mut c_char {
     guard(ptr::null_mut(), || {
         // SAFETY: forwarded caller contract.
-        let e = unsafe { engine_ref(engine) }?;
-        let c = e.config();
-        let v = serde_json::json!({
-            "d_model": c.d_model, "num_heads": c.num_heads, "num_kv_heads": c.num_kv_heads,
-            "num_encoder_layers": c.num_encoder_layers, "num_decoder_layers": c.num_decoder_layers,
-            "vocab_size": c.vocab_size, "max_enc_len": c.max_enc_len, "max_dec_len": c.max_dec_len,
-            "no_feedforward": c.no_feedforward, "ffn_dim": c.ffn_dim, "rope_theta": c.rope_theta,
-            "contrastive_dim": c.contrastive_dim,
-        });
-        to_c_string(v.to_string())
+        to_c_string(unsafe { engine_ref(engine) }?.config_json())
     })
 }
 
@@ -391,6 +480,18 @@ pub unsafe extern "C" fn needle_options_set_constrained(opts: *mut needle_option
     })
 }
 
+/// A system prompt for Needle v2/v3 (a system turn before the user's; v1 has none and
+/// ignores it). The text is copied; NULL removes it (the default).
+#[no_mangle]
+pub unsafe extern "C" fn needle_options_set_system(opts: *mut needle_options, system: *const c_char) -> needle_status {
+    guard_status(|| {
+        // SAFETY: forwarded caller contract.
+        let o = unsafe { options_mut(opts) }?;
+        o.run.system = if system.is_null() { None } else { Some(unsafe { arg_str(system, "system") }?.to_string()) };
+        Ok(())
+    })
+}
+
 /// Worker threads for `needle_run_batch` (0 = all cores, 1 = the calling thread only).
 #[no_mangle]
 pub unsafe extern "C" fn needle_options_set_threads(opts: *mut needle_options, threads: u32) -> needle_status {
@@ -424,10 +525,14 @@ pub unsafe extern "C" fn needle_run_with(
     unsafe { stream_impl(engine, query, tools_json, opts, None, ptr::null_mut(), false) }
 }
 
-/// Like `needle_run_with` but returns the structured result as JSON:
-/// `{"calls":[{"name":…,"arguments":{…}}]|null,"text":"…","token_ids":[…],
-/// "encoder_tokens":n,"stop":"eos"|"max_tokens"|"callback"}` (`calls` is null when
-/// the text is not a valid call list).
+/// Like `needle_run_with` but returns the structured result as JSON, every key always
+/// present: `{"calls":[{"name":…,"arguments":{…}}]|null,"text":"…","token_ids":[…],
+/// "prompt_tokens":n,"encoder_tokens":n,"stop":"eos"|"im_end"|"max_tokens"|
+/// "max_seq_len"|"callback","reasoning":"…"|null,"confidence":p|null,
+/// "prompt_truncated":false}`. `calls` is null when the text is not a valid call list;
+/// `reasoning` is the v2/v3 `<think>` block; `confidence` the v2/v3 confidence head's
+/// probability when the file has one; `encoder_tokens` repeats `prompt_tokens` under
+/// its v1 name.
 #[no_mangle]
 pub unsafe extern "C" fn needle_run_json(
     engine: *const needle_engine,
@@ -514,13 +619,42 @@ pub unsafe extern "C" fn needle_run_batch(
     opts: *const needle_options,
     out_texts: *mut *mut c_char,
 ) -> needle_status {
+    // SAFETY: forwarded caller contract.
+    unsafe { batch_impl(engine, queries, tools_jsons, n, opts, out_texts, false) }
+}
+
+/// `needle_run_batch` writing each item's structured result JSON (as `needle_run_json`)
+/// to `out_jsons`.
+#[no_mangle]
+pub unsafe extern "C" fn needle_run_batch_json(
+    engine: *const needle_engine,
+    queries: *const *const c_char,
+    tools_jsons: *const *const c_char,
+    n: usize,
+    opts: *const needle_options,
+    out_jsons: *mut *mut c_char,
+) -> needle_status {
+    // SAFETY: forwarded caller contract.
+    unsafe { batch_impl(engine, queries, tools_jsons, n, opts, out_jsons, true) }
+}
+
+unsafe fn batch_impl(
+    engine: *const needle_engine,
+    queries: *const *const c_char,
+    tools_jsons: *const *const c_char,
+    n: usize,
+    opts: *const needle_options,
+    out: *mut *mut c_char,
+    structured: bool,
+) -> needle_status {
     guard_status(|| {
         // SAFETY: forwarded caller contract.
         let e = unsafe { engine_ref(engine) }?;
-        if n > 0 && (queries.is_null() || tools_jsons.is_null() || out_texts.is_null()) {
+        if n > 0 && (queries.is_null() || tools_jsons.is_null() || out.is_null()) {
+            let out_name = if structured { "out_jsons" } else { "out_texts" };
             return Err(Error::new(
                 ErrorKind::InvalidArgument,
-                "arguments 'queries', 'tools_jsons' and 'out_texts' must not be NULL when n > 0",
+                format!("arguments 'queries', 'tools_jsons' and '{out_name}' must not be NULL when n > 0"),
             ));
         }
         let mut items = Vec::with_capacity(n);
@@ -535,14 +669,51 @@ pub unsafe extern "C" fn needle_run_batch(
         let mut texts = Vec::with_capacity(n);
         for (i, r) in results.into_iter().enumerate() {
             match r {
-                Ok(r) => texts.push(CString::new(r.text).map_err(|_| Error::new(ErrorKind::Internal, format!("item {i}: output contains NUL")))?),
+                Ok(r) => {
+                    let s = if structured { r.to_json() } else { r.text };
+                    texts.push(CString::new(s).map_err(|_| Error::new(ErrorKind::Internal, format!("item {i}: output contains NUL")))?)
+                }
                 Err(err) => return Err(Error::new(err.kind(), format!("item {i}: {}", err.message()))),
             }
         }
         for (i, t) in texts.into_iter().enumerate() {
-            // SAFETY: out_texts holds n slots.
-            unsafe { *out_texts.add(i) = t.into_raw() };
+            // SAFETY: the output array holds n slots.
+            unsafe { *out.add(i) = t.into_raw() };
         }
+        Ok(())
+    })
+}
+
+// ------------------------------------------------------------------------ confidence
+
+/// The confidence head's probability that `completion` (the model's output text, e.g.
+/// `<tool_call>[…]</tool_call>`) answers `query` with `tools_json` (Needle v2/v3 files
+/// with the head; NEEDLE_ERR_UNSUPPORTED otherwise). The prompt uses `opts`' system
+/// prompt (`opts` may be NULL). The completion is encoded on its own, as upstream's
+/// fine-tuning encodes a target, so the text of a run whose tokens re-encode the same
+/// gives that run's `"confidence"`. Writes the probability to `*out`.
+#[no_mangle]
+pub unsafe extern "C" fn needle_confidence(
+    engine: *const needle_engine,
+    query: *const c_char,
+    tools_json: *const c_char,
+    completion: *const c_char,
+    opts: *const needle_options,
+    out: *mut f32,
+) -> needle_status {
+    guard_status(|| {
+        // SAFETY: forwarded caller contract.
+        let e = unsafe { engine_ref(engine) }?;
+        let q = unsafe { arg_str(query, "query") }?;
+        let t = unsafe { arg_str(tools_json, "tools_json") }?;
+        let c = unsafe { arg_str(completion, "completion") }?;
+        if out.is_null() {
+            return Err(Error::new(ErrorKind::InvalidArgument, "argument 'out' is NULL"));
+        }
+        let (o, _) = unsafe { options_of(opts) };
+        let p = e.confidence(q, t, c, &o)?;
+        // SAFETY: checked non-NULL above.
+        unsafe { *out = p };
         Ok(())
     })
 }

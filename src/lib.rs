@@ -45,6 +45,7 @@ mod model;
 mod generate;
 mod result;
 mod api;
+#[cfg(feature = "capi")]
 pub mod ffi;
 mod error;
 pub mod kernels;

@@ -21,6 +21,11 @@ pub enum StopReason {
 }
 
 impl StopReason {
+    /// Every stop reason, in the order of their names in [`StopReason::as_str`] (what
+    /// the wrappers check their own lists against).
+    pub const ALL: [StopReason; 5] =
+        [StopReason::Eos, StopReason::MaxTokens, StopReason::Callback, StopReason::ImEnd, StopReason::MaxSeqLen];
+
     /// Lower-case name used in JSON output.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -56,6 +61,8 @@ pub struct RunResult {
     /// Number of prompt tokens: for v1 the encoder input (query + `<tools>` + tools, after
     /// truncation), for v2/v3 the ChatML prompt with BOS (at most one past the sequence
     /// limit).
+    pub prompt_tokens: usize,
+    /// The same count as `prompt_tokens`, under its v1 name (kept for v1 programs).
     pub encoder_tokens: usize,
     /// Why generation ended.
     pub stop: StopReason,
@@ -72,8 +79,24 @@ pub struct RunResult {
 }
 
 impl RunResult {
-    /// The structured result as compact JSON:
-    /// `{"calls":[…]|null,"text":"…","token_ids":[…],"encoder_tokens":n,"stop":"eos"}`.
+    /// The keys of [`RunResult::to_json`], in order: every key is always present (the
+    /// wrappers are checked against this list).
+    pub const JSON_FIELDS: [&'static str; 9] = [
+        "calls",
+        "text",
+        "token_ids",
+        "prompt_tokens",
+        "encoder_tokens",
+        "stop",
+        "reasoning",
+        "confidence",
+        "prompt_truncated",
+    ];
+
+    /// The structured result as compact JSON, with every key of
+    /// [`RunResult::JSON_FIELDS`]: `{"calls":[…]|null,"text":"…","token_ids":[…],
+    /// "prompt_tokens":n,"encoder_tokens":n,"stop":"eos","reasoning":"…"|null,
+    /// "confidence":p|null,"prompt_truncated":false}`.
     pub fn to_json(&self) -> String {
         let calls = match &self.calls {
             None => Value::Null,
@@ -95,14 +118,13 @@ impl RunResult {
             "token_ids".into(),
             Value::Array(self.token_ids.iter().map(|&i| Value::from(i)).collect()),
         );
+        m.insert("prompt_tokens".into(), Value::from(self.prompt_tokens));
         m.insert("encoder_tokens".into(), Value::from(self.encoder_tokens));
         m.insert("stop".into(), Value::String(self.stop.as_str().into()));
-        if let Some(r) = &self.reasoning {
-            m.insert("reasoning".into(), Value::String(r.clone()));
-        }
-        if let Some(c) = self.confidence {
-            m.insert("confidence".into(), Value::from(c as f64));
-        }
+        m.insert("reasoning".into(), self.reasoning.clone().map_or(Value::Null, Value::String));
+        m.insert("confidence".into(), self.confidence.map_or(Value::Null, |c| Value::from(c as f64)));
+        m.insert("prompt_truncated".into(), Value::Bool(self.prompt_truncated));
+        debug_assert!(m.keys().map(String::as_str).eq(RunResult::JSON_FIELDS));
         Value::Object(m).to_string()
     }
 }

@@ -91,7 +91,7 @@ fi
 
 # 5. The C test suite, then under valgrind.
 gcc -std=c11 -Wall -Wextra -Werror -g tests/c/test_capi.c $(pkg-config --cflags --libs needle) -lpthread -o "$WORK/test_capi"
-ARGS=("$MODELS/tiny.safetensors" "$MODELS/tiny-head.safetensors" "$VOCAB")
+ARGS=("$MODELS/tiny.safetensors" "$MODELS/tiny-head.safetensors" "$VOCAB" tests/fixtures/v3/tiny.cact tests/fixtures/v2/tiny.cact)
 echo "  C API tests:"
 if LD_LIBRARY_PATH=$PREFIX/lib "$WORK/test_capi" "${ARGS[@]}" | sed 's/^/    /'; then ok "C API test suite"; else bad "C API test suite"; fi
 if LD_LIBRARY_PATH=$PREFIX/lib valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \

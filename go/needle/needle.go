@@ -217,9 +217,11 @@ type Call struct {
 type StopReason string
 
 const (
-	StopEOS       StopReason = "eos"        // the model ended its answer
-	StopMaxTokens StopReason = "max_tokens" // the token budget ran out
-	StopCallback  StopReason = "callback"   // a streaming callback returned false
+	StopEOS       StopReason = "eos"         // the model ended its answer
+	StopMaxTokens StopReason = "max_tokens"  // the token budget ran out
+	StopCallback  StopReason = "callback"    // a streaming callback returned false
+	StopImEnd     StopReason = "im_end"      // a v2/v3 model ended its turn (<|im_end|>)
+	StopMaxSeqLen StopReason = "max_seq_len" // a v2/v3 model reached its sequence limit
 )
 
 // Result is the structured answer of Run.
@@ -230,10 +232,20 @@ type Result struct {
 	Text string `json:"text"`
 	// TokenIDs are the generated token ids (without the decoder start token).
 	TokenIDs []uint32 `json:"token_ids"`
-	// EncoderTokens is the length of the encoder input (query + tools) in tokens.
+	// PromptTokens is the length of the prompt in tokens (v1: the encoder input, query +
+	// tools; v2/v3: the ChatML prompt).
+	PromptTokens int `json:"prompt_tokens"`
+	// EncoderTokens repeats PromptTokens under its v1 name.
 	EncoderTokens int `json:"encoder_tokens"`
 	// Stop says why generation ended.
 	Stop StopReason `json:"stop"`
+	// Reasoning is the v2/v3 model's <think> block, trimmed; nil when there is none.
+	Reasoning *string `json:"reasoning"`
+	// Confidence is the confidence head's probability for this answer (v2/v3 files with
+	// the head); nil otherwise.
+	Confidence *float64 `json:"confidence"`
+	// PromptTruncated says the prompt was longer than the model reads.
+	PromptTruncated bool `json:"prompt_truncated"`
 }
 
 // BatchItem is one query of RunBatch with its tools JSON.

@@ -22,7 +22,7 @@ ITEMS: list[tuple[str, libneedle.Tools]] = [(c["query"], c["tools"]) for c in CA
 
 
 def test_module_metadata() -> None:
-    assert libneedle.__version__ == "0.1.0"
+    assert libneedle.__version__ == "0.2.0"
     assert isinstance(libneedle.ENGINE_VERSION, str) and libneedle.ENGINE_VERSION
     for name in libneedle.__all__:
         assert hasattr(libneedle, name), name

@@ -1,5 +1,5 @@
 /* C tests of the libneedle ABI. Usage:
- *   test_capi <tiny.safetensors> <tiny-head.safetensors> <vocab.txt>
+ *   test_capi <tiny.safetensors> <tiny-head.safetensors> <vocab.txt> <v3.cact> <v2.cact>
  * Prints one line per failed check and ends with "N passed, M failed". */
 #define _POSIX_C_SOURCE 200809L
 #include <needle.h>
@@ -20,7 +20,7 @@ static int passed = 0, failed = 0;
     }                                                                          \
   } while (0)
 
-static const char *W, *WH, *V;
+static const char *W, *WH, *V, *C3, *C2;
 static const char *TOOLS =
     "[{\"name\":\"getWeather\",\"description\":\"Weather for a "
     "city\",\"parameters\":{\"city\":{\"type\":\"string\"}}},"
@@ -181,6 +181,159 @@ static void test_error_is_thread_local(needle_engine *e) {
   pthread_join(t, &seen);
   CHECK(seen == NULL);
   CHECK(needle_last_error() != NULL);
+}
+
+/* A JSON number after `"key":` in `json`, or -1. */
+static double json_num(const char *json, const char *key) {
+  char pat[64];
+  snprintf(pat, sizeof pat, "\"%s\":", key);
+  const char *p = json ? strstr(json, pat) : NULL;
+  return p ? strtod(p + strlen(pat), NULL) : -1.0;
+}
+
+static void test_v1_result_fields(needle_engine *e) {
+  char *j = needle_run_json(e, "What's the weather in Paris?", TOOLS, NULL);
+  CHECK(j && has(j, "\"prompt_tokens\":") && has(j, "\"encoder_tokens\":") && has(j, "\"reasoning\":null") &&
+        has(j, "\"confidence\":null") && has(j, "\"prompt_truncated\":false"));
+  CHECK(json_num(j, "prompt_tokens") > 0 && json_num(j, "prompt_tokens") == json_num(j, "encoder_tokens"));
+  needle_free_str(j);
+  CHECK(needle_generation(e) == 1);
+  CHECK(needle_generation(NULL) == 0 && needle_last_status() == NEEDLE_ERR_INVALID_ARGUMENT);
+  char *cfg = needle_config_json(e);
+  CHECK(cfg && has(cfg, "\"generation\":1") && has(cfg, "\"activation\":") && has(cfg, "\"head_dim\":") &&
+        has(cfg, "\"confidence_head\":false"));
+  needle_free_str(cfg);
+  float p = 7.0f;
+  CHECK(needle_confidence(e, "q", TOOLS, "<tool_call>[]", NULL, &p) == NEEDLE_ERR_UNSUPPORTED && p == 7.0f);
+  CHECK(has(needle_last_error(), "no confidence head"));
+}
+
+/* Needle v2/v3 `.cact` files through the same functions: detection, vocab NULL, load
+ * options, the system prompt, structured results, batch JSON, confidence. */
+static void test_cact(void) {
+  /* A .cact carries its tokenizer: a vocabulary with it is refused, and so is a v1 file without one. */
+  CHECK(needle_load(C3, V) == NULL && needle_last_status() == NEEDLE_ERR_INVALID_ARGUMENT &&
+        has(needle_last_error(), "carries its own tokenizer"));
+  CHECK(needle_load(W, NULL) == NULL && needle_last_status() == NEEDLE_ERR_INVALID_ARGUMENT &&
+        has(needle_last_error(), "vocab.txt"));
+  needle_engine *e3 = needle_load(C3, NULL);
+  CHECK(e3 != NULL);
+  if (!e3) return;
+  CHECK(needle_generation(e3) == 3);
+  char *cfg = needle_config_json(e3);
+  CHECK(cfg && has(cfg, "\"generation\":3") && has(cfg, "\"qk_head_dim\":") && has(cfg, "\"confidence_head\":true"));
+  double layers = json_num(cfg, "num_layers");
+  CHECK(layers >= 3);
+  needle_free_str(cfg);
+
+  const char *q = "What's the weather in Paris?";
+  needle_options *o = needle_options_new();
+  CHECK(needle_options_set_max_new_tokens(o, 6) == NEEDLE_OK);
+  char *j = needle_run_json(e3, q, TOOLS, o);
+  CHECK(j && has(j, "\"stop\":") && has(j, "\"prompt_truncated\":false") && has(j, "\"reasoning\":"));
+  double conf = json_num(j, "confidence");
+  CHECK(conf > 0.0 && conf < 1.0);
+  double plain = json_num(j, "prompt_tokens");
+  CHECK(plain > 10);
+  needle_free_str(j);
+
+  /* The system prompt adds a turn; NULL removes it again. */
+  CHECK(needle_options_set_system(o, "You are a helpful assistant.") == NEEDLE_OK);
+  j = needle_run_json(e3, q, TOOLS, o);
+  CHECK(j && json_num(j, "prompt_tokens") > plain);
+  needle_free_str(j);
+  CHECK(needle_options_set_system(o, NULL) == NEEDLE_OK);
+  j = needle_run_json(e3, q, TOOLS, o);
+  CHECK(j && json_num(j, "prompt_tokens") == plain);
+  needle_free_str(j);
+  CHECK(needle_options_set_system(NULL, "x") == NEEDLE_ERR_INVALID_ARGUMENT);
+  CHECK(needle_options_set_system(o, "\xff") == NEEDLE_ERR_INVALID_UTF8);
+
+  /* Streaming and batch return the same structured result. */
+  char *a = needle_run_json(e3, q, TOOLS, o);
+  char *b = needle_run_stream_json(e3, q, TOOLS, o, NULL, NULL);
+  CHECK(a && b && strcmp(a, b) == 0);
+  const char *qs[2] = {q, "Text Bob that I am late"};
+  const char *ts[2] = {TOOLS, TOOLS};
+  char *outs[2] = {NULL, NULL};
+  CHECK(needle_run_batch_json(e3, qs, ts, 2, o, outs) == NEEDLE_OK);
+  CHECK(outs[0] && a && strcmp(outs[0], a) == 0 && outs[1] && has(outs[1], "\"prompt_tokens\":"));
+  needle_free_str(outs[0]);
+  needle_free_str(outs[1]);
+  CHECK(needle_run_batch_json(e3, qs, ts, 2, o, NULL) == NEEDLE_ERR_INVALID_ARGUMENT &&
+        has(needle_last_error(), "out_jsons"));
+  needle_free_str(a);
+  needle_free_str(b);
+
+  /* Confidence of a given completion. */
+  float p = -1.0f;
+  CHECK(needle_confidence(e3, q, TOOLS, "<tool_call>[{\"name\":\"getWeather\",\"arguments\":{\"city\":\"Paris\"}}]</tool_call>",
+                          NULL, &p) == NEEDLE_OK);
+  CHECK(p > 0.0f && p < 1.0f);
+  float p2 = -1.0f;
+  CHECK(needle_confidence(e3, q, TOOLS, "<tool_call>[]</tool_call>", NULL, &p2) == NEEDLE_OK && p2 > 0.0f && p2 != p);
+  CHECK(needle_confidence(e3, q, TOOLS, "x", NULL, NULL) == NEEDLE_ERR_INVALID_ARGUMENT);
+  CHECK(needle_confidence(e3, NULL, TOOLS, "x", NULL, &p) == NEEDLE_ERR_INVALID_ARGUMENT);
+  CHECK(needle_confidence(e3, q, "[{", "x", NULL, &p) == NEEDLE_ERR_INVALID_TOOLS);
+
+  /* Load options: the v3 ladder depth. */
+  needle_load_options *lo = needle_load_options_new();
+  CHECK(lo != NULL);
+  CHECK(needle_load_options_set_depth(lo, 2) == NEEDLE_OK);
+  needle_engine *d2 = needle_load_with(C3, NULL, lo);
+  CHECK(d2 != NULL);
+  cfg = needle_config_json(d2);
+  CHECK(cfg && json_num(cfg, "num_layers") == 2);
+  needle_free_str(cfg);
+  needle_free(d2);
+  CHECK(needle_load_options_set_depth(lo, 1000) == NEEDLE_OK);
+  CHECK(needle_load_with(C3, NULL, lo) == NULL && needle_last_status() == NEEDLE_ERR_INVALID_ARGUMENT);
+  CHECK(needle_load_options_set_depth(lo, 2) == NEEDLE_OK);
+  CHECK(needle_load_with(W, V, lo) == NULL && needle_last_status() == NEEDLE_ERR_INVALID_ARGUMENT &&
+        has(needle_last_error(), "depth"));
+  CHECK(needle_load_with(C2, NULL, lo) == NULL && needle_last_status() == NEEDLE_ERR_INVALID_ARGUMENT);
+  CHECK(needle_load_options_set_depth(NULL, 2) == NEEDLE_ERR_INVALID_ARGUMENT);
+  CHECK(needle_load_options_set_depth(lo, 0) == NEEDLE_OK);
+  d2 = needle_load_with(C3, NULL, lo);
+  CHECK(d2 != NULL && needle_generation(d2) == 3);
+  needle_free(d2);
+  needle_load_options_free(lo);
+  needle_load_options_free(NULL);
+
+  /* From bytes, vocab NULL: the same answer as from the path. */
+  size_t len = 0;
+  char *bytes = read_file(C3, &len);
+  CHECK(bytes != NULL);
+  needle_engine *eb = bytes ? needle_load_bytes((const uint8_t *)bytes, len, NULL, 0) : NULL;
+  free(bytes);
+  CHECK(eb != NULL);
+  a = needle_run_json(e3, q, TOOLS, o);
+  b = eb ? needle_run_json(eb, q, TOOLS, o) : NULL;
+  CHECK(a && b && strcmp(a, b) == 0);
+  needle_free_str(a);
+  needle_free_str(b);
+  needle_free(eb);
+  needle_free(e3);
+
+  /* Needle v2. */
+  needle_engine *e2 = needle_load(C2, NULL);
+  CHECK(e2 != NULL && needle_generation(e2) == 2);
+  if (e2) {
+    j = needle_run_json(e2, q, TOOLS, o);
+    CHECK(j && has(j, "\"prompt_tokens\":") && json_num(j, "confidence") > 0.0);
+    needle_free_str(j);
+    cfg = needle_config_json(e2);
+    CHECK(cfg && has(cfg, "\"generation\":2") && has(cfg, "\"kv_window\":"));
+    size_t dim = needle_contrastive_dim(e2);
+    CHECK(dim > 0 && (double)dim == json_num(cfg, "contrastive_dim"));
+    needle_free_str(cfg);
+    const char *descs[2] = {"weather forecast", "send an email"};
+    size_t idx[2], count = 0;
+    float sc[2];
+    CHECK(needle_retrieve_tools(e2, "weather in Rome", descs, 2, 2, idx, sc, &count) == NEEDLE_OK && count == 2);
+    needle_free(e2);
+  }
+  needle_options_free(o);
 }
 
 typedef struct {
@@ -386,13 +539,15 @@ static void test_threads(needle_engine *e) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 4) {
-    fprintf(stderr, "usage: %s <tiny.safetensors> <tiny-head.safetensors> <vocab.txt>\n", argv[0]);
+  if (argc != 6) {
+    fprintf(stderr, "usage: %s <tiny.safetensors> <tiny-head.safetensors> <vocab.txt> <v3.cact> <v2.cact>\n", argv[0]);
     return 2;
   }
   W = argv[1];
   WH = argv[2];
   V = argv[3];
+  C3 = argv[4];
+  C2 = argv[5];
   needle_engine *e = needle_load(W, V);
   if (!e) {
     fprintf(stderr, "cannot load %s: %s\n", W, needle_last_error());
@@ -410,6 +565,8 @@ int main(int argc, char **argv) {
   test_batch(e);
   test_contrastive(e);
   test_threads(e);
+  test_v1_result_fields(e);
+  test_cact();
   needle_free(e);
   printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;

@@ -14,6 +14,17 @@ pub enum Activation {
     GeGlu,
 }
 
+impl Activation {
+    /// The name the config JSON and the safetensors metadata use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::DRelu => "drelu",
+            Activation::SwiGlu => "swiglu",
+            Activation::GeGlu => "geglu",
+        }
+    }
+}
+
 /// Geometry and limits of a loaded model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {

@@ -217,7 +217,8 @@ impl Network for Model {
             "num_encoder_layers": c.num_encoder_layers, "num_decoder_layers": c.num_decoder_layers,
             "vocab_size": c.vocab_size, "max_enc_len": c.max_enc_len, "max_dec_len": c.max_dec_len,
             "no_feedforward": c.no_feedforward, "ffn_dim": c.ffn_dim, "rope_theta": c.rope_theta,
-            "contrastive_dim": c.contrastive_dim,
+            "contrastive_dim": c.contrastive_dim, "head_dim": c.head_dim(),
+            "activation": c.activation.name(),
         })
     }
 
