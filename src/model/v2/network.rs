@@ -385,7 +385,9 @@ impl Weights {
         let mut o = vec![0f32; s * qw];
         let mut scores = Vec::new();
         let mut keep = Vec::new();
-        {
+        if masked {
+            self.attend_all(l, &q, &k, &v, st, p0, &mut o);
+        } else {
             let (kc, vc) = (&st.keys[l], &st.values[l]);
             let key = |t: usize| if t >= p0 { &k[(t - p0) * kw..(t - p0 + 1) * kw] } else { &kc[slot(t) * kw..(slot(t) + 1) * kw] };
             let val = |t: usize| if t >= p0 { &v[(t - p0) * kw..(t - p0 + 1) * kw] } else { &vc[slot(t) * kw..(slot(t) + 1) * kw] };
@@ -424,6 +426,41 @@ impl Weights {
         let mut a = vec![0f32; s * d];
         layer.out.gemm_rows(&o, s, 0, d, &mut a);
         a
+    }
+
+    /// Attention of a chunk's `s` queries over every earlier position (the probe heads'
+    /// full causal pass, padding ids masked) as blocked products: per KV head, scores
+    /// `Q·Kᵀ/√hd` for the chunk at once, the causal and padding mask, softmax, then `P·V`.
+    #[allow(clippy::too_many_arguments)]
+    fn attend_all(&self, l: usize, q: &[f32], k: &[f32], v: &[f32], st: &State, p0: usize, o: &mut [f32]) {
+        let g = &self.g;
+        let hd = g.hd;
+        let (qw, kw) = (g.heads * hd, g.kv_heads * hd);
+        let s = q.len() / qw;
+        let t_n = p0 + s;
+        let (kc, vc) = (&st.keys[l], &st.values[l]);
+        let key = |t: usize| if t >= p0 { &k[(t - p0) * kw..(t - p0 + 1) * kw] } else { &kc[t * kw..(t + 1) * kw] };
+        let val = |t: usize| if t >= p0 { &v[(t - p0) * kw..(t - p0 + 1) * kw] } else { &vc[t * kw..(t + 1) * kw] };
+        let rep = g.heads / g.kv_heads;
+        let alpha = 1.0 / (hd as f32).sqrt();
+        let (mut kp, mut vp) = (Vec::new(), Vec::new());
+        let mut scores = vec![0f32; s * t_n];
+        for kh in 0..g.kv_heads {
+            kernels::pack_panels(hd, t_n, &mut kp, |r, c| key(c)[kh * hd + r]);
+            kernels::pack_panels(t_n, hd, &mut vp, |r, c| val(r)[kh * hd + c]);
+            for hh in kh * rep..(kh + 1) * rep {
+                kernels::sgemm_packed(&q[hh * hd..], qw, s, hd, &kp, t_n, &mut scores, t_n, alpha);
+                for (i, row) in scores.chunks_exact_mut(t_n).enumerate() {
+                    for (t, sc) in row.iter_mut().enumerate() {
+                        if t > p0 + i || st.tokens[t] == 0 {
+                            *sc = f32::NEG_INFINITY;
+                        }
+                    }
+                    kernels::softmax(row);
+                }
+                kernels::sgemm_packed(&scores, t_n, s, t_n, &vp, hd, &mut o[hh * hd..], qw, 1.0);
+            }
+        }
     }
 
     /// The full causal pass of the probe heads over `tokens` (upstream's `hidden_cells`
