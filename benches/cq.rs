@@ -7,7 +7,7 @@
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use needle::kernels::cq::{CqLayout, CqMatrix, CODEBOOK_LEN};
 
-/// The G = 128 Lloyd–Max levels (Part B2.5) divided by √128, as a `.cact` header holds them.
+/// The G = 128 Lloyd–Max levels (docs/FORMATS.md#codebook) divided by √128, as a `.cact` header holds them.
 fn codebook() -> Vec<f32> {
     let t: [f64; CODEBOOK_LEN] = [
         -1.506671, -0.4514406, 0.4529475, 1.509933, -2.141248, -1.333716, -0.7483983, -0.2377402, 0.2500446,

@@ -167,7 +167,8 @@ fn v2_tiny_geometry() -> V2Geometry {
     }
 }
 
-/// The codebook at group 128, as spec Part B2.5 tabulates it (levels × √128).
+/// The codebook at group 128 (docs/FORMATS.md#codebook): the levels × √128 that upstream's exporter
+/// writes at that group (cactus-needle 2.0.15 / 3.2.8 `quantize._lloyd_max_gaussian`).
 const CB128: [f32; 28] = [
     -1.506671, -0.4514406, 0.4529475, 1.509933, // 2 bit
     -2.141248, -1.333716, -0.7483983, -0.2377402, 0.2500446, 0.7555868, 1.337983, 2.147636, // 3 bit

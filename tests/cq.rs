@@ -102,7 +102,7 @@ fn fixtures_cover_every_width_and_group() {
     }
     assert!(cases.iter().all(|c| c.inp as u64 % c.group != 0 || c.name.starts_with("b4_g128")));
     for c in &cases {
-        // B3.5: out·in_pad·b/8 + 2·out·in_pad/G.
+        // docs/FORMATS.md#cq-group-layout: out·in_pad·b/8 + 2·out·in_pad/G.
         let in_pad = c.inp.div_ceil(c.group as usize) * c.group as usize;
         let b = if c.bits == TERNARY_BITS { 2 } else { c.bits as usize };
         assert_eq!(layout(c).blob_len(), c.out * in_pad * b / 8 + 2 * c.out * in_pad / c.group as usize, "{}", c.name);

@@ -1,5 +1,5 @@
 //! The v2/v3 tokenizer from a `.cact` RAW tokenizer blob against the `sentencepiece` oracle
-//! (spec Part A, A2/A3; Part B4).
+//! (docs/FORMATS.md#tokenizer-blob).
 //!
 //! Fixtures (`tests/fixtures/tokenizer_cact/`, written by `tools/record_cact_tokenizer.py`):
 //! three blobs — `v2` (the real v2 tokenizer, by the v2 exporter), `v3s` (a small v3-style

@@ -17,7 +17,7 @@ fn ids(v: &Value) -> Vec<u32> {
 }
 
 /// Identical, or identical up to a step where the reference's top-2 margin is below 1e-3
-/// (spec A5's near-tie rule).
+/// (the near-tie rule of docs/NETWORKS.md#numerics).
 fn same_under_near_tie(got: &[u32], want: &[u32], margins: &[f64]) -> bool {
     for (i, (a, b)) in got.iter().zip(want).enumerate() {
         if a != b {

@@ -3,10 +3,12 @@
 
 numpy only, fixed seed: the same arguments always give the same bytes. The layout is
 upstream's exporter layout (cactus-needle 2.0.15 `export._pack_cact` for v2, 3.2.8 for
-v3; spec Part B2-B5): the header words, the 28-float Lloyd-Max codebook computed as B2.5,
-44-byte directory records, 64-byte-aligned blobs with zero gaps, the tensor canon of
-B5.1/B5.2 with its shapes and dtypes, CQ blobs packed as B3.5 (random codes, random
-positive FP16 norms), and a RAW tokenizer blob last (B4.1) built from a small vocabulary.
+v3; docs/FORMATS.md#cact-files-needle-v2-and-v3): the header words, the 28-float Lloyd-Max
+codebook computed as upstream does (docs/FORMATS.md#codebook), 44-byte directory records,
+64-byte-aligned blobs with zero gaps, the tensor canon (docs/FORMATS.md#tensor-canon) with its
+shapes and dtypes, CQ blobs packed as docs/FORMATS.md#cq-widths-and-packing describes (random
+codes, random positive FP16 norms), and a RAW tokenizer blob last (docs/FORMATS.md#tokenizer-blob)
+built from a small vocabulary.
 Unlike upstream's v3 exporter it writes any CQ width: 2, 3, 4 or ternary (record bits 5),
 per tensor through a bits map such as "embedding=4,mhc=4,default=2".
 
@@ -50,7 +52,7 @@ V3_DEFAULT = dict(vocab=300, out_vocab=0, d_model=64, num_heads=4, num_kv_heads=
                   rope_theta=100000.0)
 
 
-# ---------------------------------------------------------------- codebook (B2.5)
+# ---------------------------------------------------------------- codebook (docs/FORMATS.md#codebook)
 _CB_CACHE = {}
 
 
@@ -106,7 +108,7 @@ def cq_blob(rng, out, cols, bits, group):
     return packed.tobytes() + norms.tobytes()
 
 
-# ---------------------------------------------------------------- tokenizer (B4.1)
+# ---------------------------------------------------------------- tokenizer (docs/FORMATS.md#tokenizer-blob)
 def vocabulary(n, markers):
     """(surface, type, score) for a small BPE-like vocabulary of exactly n pieces."""
     pieces = [("<pad>", TK_CONTROL, 0.0), ("</s>", TK_CONTROL, 0.0), ("<s>", TK_CONTROL, 0.0),

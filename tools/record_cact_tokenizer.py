@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Record the fixtures of tests/tokenizer_cact.rs (spec Part A, A3/A4; Part B4, B8.1-B8.2).
+"""Record the fixtures of tests/tokenizer_cact.rs (docs/FORMATS.md#tokenizer-blob, docs/NETWORKS.md#chatml-prompt).
 
 Writes tests/fixtures/tokenizer_cact/:
   v2.tokblob   the RAW tokenizer blob of the real v2 tokenizer (`needle/model/tokenizer.model` of the
@@ -144,7 +144,7 @@ class Tok:
 
 
 def own_blob(sp, markers, byte_fallback):
-    """The blob layout of B4.1, typed as the exporters type it."""
+    """The blob layout of docs/FORMATS.md#tokenizer-blob, typed as the exporters type it."""
     n = sp.GetPieceSize()
     dummy = 1 if sp.IdToPiece(sp.Encode("a", out_type=int)[0]).startswith(META) else 0
     out = bytearray(struct.pack(HDR, n, 0, 1, 2, 3, dummy, byte_fallback, 0))

@@ -94,7 +94,7 @@ def main():
         norms.append({"x": f32(x), "gamma": f32(g), "zcrms": f32(zc), "rms_unit": f32(ru)})
     out["norms"] = norms
 
-    # The causal depthwise conv of B7.1 on a (T, C) sequence, as the attention module applies it.
+    # The causal depthwise conv of docs/NETWORKS.md#v3-attention on a (T, C) sequence, as the attention module applies it.
     convs = []
     for taps, T, C in ((3, 7, 5), (2, 4, 3)):
         z = rng.normal(size=(1, T, C)).astype(np.float32)

@@ -3,10 +3,10 @@
 
 For each small geometry below it builds a random v3 model with upstream's own code
 (cactus-needle 3.2.8, JAX on the CPU, float32, no flash, no remat), perturbs it so that greedy
-decoding is context dependent (the recipe of the spec, Part B9.2), exports it with upstream's
+decoding is context dependent (`perturb` below), exports it with upstream's
 writer (`export.write_export`, 4-bit CQ, group 128 — the only width that writer supports), and
 then records, on the weights *as the file holds them* (CQ decoded with upstream's `_cq_unpack`,
-FP16 widened — Part B9.4):
+FP16 widened — docs/FORMATS.md#cq-reconstruction):
 
 - upstream JAX greedy ids (full recompute, as `run.generate`), with the top-2 margin of every step;
 - teacher-forced logits of a few positions (float32, little-endian, in `<geom>.logits.bin`);
@@ -147,7 +147,9 @@ def build(name, g, tok):
 
 
 def perturb(params, rng):
-    """Part B9.2's recipe: moves the random init away from its degenerate identity maps."""
+    """Moves the random init away from its degenerate identity maps (a freshly initialised
+    model's greedy output barely depends on the prompt; cf. docs/ARCHITECTURE.md#synthetic-test-models
+    for the same effect in v1)."""
     def walk(node, path):
         for k, v in node.items():
             p = path + (k,)

@@ -66,7 +66,7 @@ impl Trie {
         Some(node)
     }
 
-    /// Whether a token with text `bytes` may follow at `node` (§5.3): a `"` closes the
+    /// Whether a token with text `bytes` may follow at `node` (docs/ARCHITECTURE.md#constrained-decoding): a `"` closes the
     /// string and is allowed only at a terminal node; any other byte must continue a
     /// path; running out of bytes inside the trie is allowed.
     pub fn allows(&self, node: usize, bytes: &[u8]) -> bool {
@@ -99,7 +99,7 @@ const NAME_TRIGGER: &[u8] = b"\"name\":\"";
 const ARGS_TRIGGER: &[u8] = b"\"arguments\":{";
 const TAIL_LEN: usize = 13;
 
-/// The JSON state machine of §5.2, fed one byte at a time.
+/// The JSON state machine of docs/ARCHITECTURE.md#constrained-decoding, fed one byte at a time.
 #[derive(Debug, Clone)]
 pub struct JsonStateMachine {
     state: JsonState,

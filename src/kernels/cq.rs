@@ -1,4 +1,4 @@
-//! Cactus-Quants (CQ) weights (Needle v2/v3 `.cact`, spec A2/A5/A11, Part B3).
+//! Cactus-Quants (CQ) weights (Needle v2/v3 `.cact`, docs/FORMATS.md#cactus-quants-cq).
 //!
 //! A CQ matrix is logically `[out, in]`, stored pre-transposed so that each output row is
 //! contiguous along the reduction axis. Each row is zero-padded to `in_pad = ⌈in/G⌉·G`
@@ -16,7 +16,7 @@
 //! `cb2[4] ‖ cb3[8] ‖ cb4[16]`; ternary levels `{−t, 0, +t}`, `t = 1.2240064/√G`, are
 //! analytic).
 //!
-//! # Evaluation (A11, B3.7)
+//! # Evaluation (docs/FORMATS.md#cq-evaluation)
 //!
 //! Because `H_G` is symmetric, `⟨w_{o,g}, x_g⟩ = ν(o,g) · ⟨c[idx_{o,g}], H_G·x_g⟩`. The
 //! activation is therefore rotated once per group ([`CqLayout::rotate`], a fast
@@ -422,7 +422,7 @@ impl<'a> CqMatrix<'a> {
         ((lo | (hi << 8)) >> (bit % 8)) & ((1 << b) - 1)
     }
 
-    /// Reconstructs row `o` exactly per B3.3 (level × FP16 norm, inverse Hadamard per
+    /// Reconstructs row `o` exactly per docs/FORMATS.md#cq-reconstruction (level × FP16 norm, inverse Hadamard per
     /// group) into `w` (length `in_pad`; the columns from `in` on are the padding's
     /// reconstruction, which upstream drops). Used for embedding lookups and as the
     /// reference; allocates nothing.

@@ -7,7 +7,7 @@
 //! - [`cq`]: Cactus-Quants (v2/v3) matrices;
 //! - [`vector`]: dot products, norms, softmax, RoPE.
 //!
-//! All arithmetic is f32 (spec A8). Each hot kernel is written once as portable Rust
+//! All arithmetic is f32 (docs/ARCHITECTURE.md#numerics). Each hot kernel is written once as portable Rust
 //! and instantiated for several instruction sets (AVX-512, AVX2+FMA, baseline), picked
 //! at run time; the compiler vectorises the fixed-width inner loops.
 

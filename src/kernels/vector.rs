@@ -146,7 +146,7 @@ unsafe fn softmax_avx2(s: &mut [f32]) {
 }
 
 /// Numerically safe softmax in place (uniform when every score is −∞), with a
-/// vectorised `exp` (spec A8 leaves the evaluation order and ≤ 2 ulp `exp` free).
+/// vectorised `exp` (docs/ARCHITECTURE.md#numerics leaves the evaluation order and ≤ 2 ulp `exp` free).
 pub(crate) fn softmax(s: &mut [f32]) {
     match isa() {
         #[cfg(target_arch = "x86_64")]

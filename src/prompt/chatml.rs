@@ -1,4 +1,4 @@
-//! The v2/v3 prompt: upstream's ChatML template (v2/v3 spec Part A, A4; Part B8.1–B8.2).
+//! The v2/v3 prompt: upstream's ChatML template (docs/NETWORKS.md#chatml-prompt).
 //!
 //! The prompt text is, as `finetune.render_example` builds it (cactus-needle 2.0.x and 3.x):
 //!

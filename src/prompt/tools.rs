@@ -1,4 +1,4 @@
-//! Tools JSON normalisation (spec Part A, A4; Part B §4.1–4.3, §6 step 3).
+//! Tools JSON normalisation (docs/ARCHITECTURE.md#tools-json; name restoration: docs/ARCHITECTURE.md#output).
 //!
 //! [`normalize_tools`] parses the caller's tools JSON strictly (like Python's `json.loads`, plus a
 //! nesting limit of [`MAX_DEPTH`] levels and no `NaN`/`Infinity`), validates every tool, and produces
@@ -642,7 +642,7 @@ fn normalize_tool(tool: &mut Value, where_: &str) -> Result<ToolDef> {
     })
 }
 
-/// Parses and validates the caller's tools JSON (spec A4) and builds the encoder text.
+/// Parses and validates the caller's tools JSON (docs/ARCHITECTURE.md#tools-json) and builds the encoder text.
 ///
 /// Empty or whitespace-only input means no tools (empty text). Otherwise the top level is an array
 /// of tools or a single tool object (which stays an object in the text). Each tool is flat

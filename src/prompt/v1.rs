@@ -1,4 +1,4 @@
-//! The v1 prompt: the encoder input `query ++ <tools> ++ tools` (spec A3).
+//! The v1 prompt: the encoder input `query ++ <tools> ++ tools` (docs/ARCHITECTURE.md#encoder-input).
 
 use crate::prompt::tools::Tools;
 use crate::tokenizer::{Tokenizer, TOOLS_ID};
@@ -18,7 +18,7 @@ pub(crate) fn encoder_ids(tok: &Tokenizer, query: &str, tools: &Tools, max_enc: 
     (ids, truncated)
 }
 
-/// Encoder input per spec A3: `query[:max_enc−2] ++ [<tools>] ++ tools[:rest]`.
+/// Encoder input per docs/ARCHITECTURE.md#encoder-input: `query[:max_enc−2] ++ [<tools>] ++ tools[:rest]`.
 pub(crate) fn encoder_input(q: &[u32], t: &[u32], max_enc: usize) -> Vec<u32> {
     if q.is_empty() && t.is_empty() {
         return Vec::new();

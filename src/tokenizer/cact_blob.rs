@@ -1,5 +1,5 @@
-//! The RAW tokenizer blob of a v2/v3 `.cact` file as a source for the BPE core (v2/v3 spec
-//! Part A, A2/A3; Part B4.1).
+//! The RAW tokenizer blob of a v2/v3 `.cact` file as a source for the BPE core
+//! (docs/FORMATS.md#tokenizer-blob).
 //!
 //! Layout (little-endian): a 24-byte header — u32 `n_pieces`, u32 `pad_id`, u32 `eos_id`,
 //! u32 `bos_id`, u32 `unk_id`, u8 `add_dummy_prefix`, u8 `byte_fallback`, u16 padding — then

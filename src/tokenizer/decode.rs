@@ -27,7 +27,7 @@ impl Tokenizer {
     /// Turns `ids` back into text; ids out of range are skipped.
     ///
     /// v1 (`vocab.txt`): concatenates the piece texts and trims leading Unicode whitespace
-    /// (v1 spec §3.3); byte pieces stay literal (`<0xE2>`).
+    /// (docs/ARCHITECTURE.md#tokenizer); byte pieces stay literal (`<0xE2>`).
     ///
     /// A blob (v2/v3) decodes as `sentencepiece`'s `Decode`: each run of byte pieces becomes the
     /// UTF-8 it spells, every byte that is not part of a valid character giving one U+FFFD;

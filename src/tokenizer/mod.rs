@@ -1,5 +1,5 @@
-//! SentencePiece-compatible BPE tokenizer: one BPE core fed by two sources (v1 spec Part A, A2;
-//! v2/v3 spec Part A, A3; Part B4).
+//! SentencePiece-compatible BPE tokenizer: one BPE core fed by two sources (v1 `vocab.txt`:
+//! docs/ARCHITECTURE.md#tokenizer; the v2/v3 blob: docs/FORMATS.md#tokenizer-blob).
 //!
 //! * `vocab.txt` (Needle v1, [`Tokenizer::from_vocab_text`], `vocab_txt.rs`);
 //! * the RAW tokenizer blob of a v2/v3 `.cact` file ([`Tokenizer::from_cact_blob`], `cact_blob.rs`):

@@ -81,7 +81,7 @@ impl Tokenizer {
         }
         drop(seen);
 
-        // Piece classes (spec §1.6): user-defined = non-byte pieces from id 4 up to the first byte
+        // Piece classes (docs/FORMATS.md#vocabtxt): user-defined = non-byte pieces from id 4 up to the first byte
         // piece; normal = non-byte pieces after it. Without byte pieces only ids 4 and 5 are
         // user-defined.
         let first_byte = pieces

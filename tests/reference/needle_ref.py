@@ -5,12 +5,15 @@ Written from the project's description of the format and behaviour: docs/FORMATS
 docs/ARCHITECTURE.md (*Behaviour, stage by stage*: tools JSON, encoder input, the v1 network,
 decoding, constrained decoding, output).
 float32 throughout (matrix products over all encoder positions at once; summation order is BLAS's,
-which A8 allows). Differences from needle-rs that are deliberate (Part A):
-  * argmax ties -> LOWEST id (A5); needle-rs takes the highest;
+which docs/ARCHITECTURE.md#numerics allows). Differences from needle-rs that are deliberate
+(README, *What libneedle does where the references differ*):
+  * argmax ties -> LOWEST id (docs/ARCHITECTURE.md#decoding); needle-rs takes the highest;
   * masked ids are excluded from the argmax rather than offset by -1e9 (same argmax whenever at
     least one id is valid; with no valid id the step is unconstrained, as in needle-rs);
-  * tokenizer = the `sentencepiece` library (A2); tools text = tools/ref_tools.normalize_tools (A4);
-  * returned text: leading whitespace trimmed, leading `<tool_call>` removed, then trimmed (A7).
+  * tokenizer = the `sentencepiece` library (docs/ARCHITECTURE.md#tokenizer); tools text =
+    tools/ref_tools.normalize_tools (docs/ARCHITECTURE.md#tools-json);
+  * returned text: leading whitespace trimmed, leading `<tool_call>` removed, then trimmed
+    (docs/ARCHITECTURE.md#output).
 
 Library use:
     import needle_ref as nr
@@ -438,7 +441,7 @@ def teacher_forced_logits(m, enc_ids, dec_input_ids):
         np.zeros((0, m.cfg["vocab_size"]), F32)
 
 
-# ------------------------------------------------------------------ constrained decoding (§5)
+# ------------------------------------------------------------------ constrained decoding (docs/ARCHITECTURE.md#constrained-decoding)
 
 class Trie:
     def __init__(self, words=()):
@@ -627,7 +630,8 @@ def generate(m, query, tools, max_new_tokens=None, constrained=True):
 
     ids exclude EOS; margins has one entry per decode step taken (so one more than ids when the
     run stopped at EOS): top1 - top2 of the logits over the allowed ids (1e9 if only one id);
-    masked_steps = indices of the steps where a constrained mask applied (§5.4).
+    masked_steps = indices of the steps where a constrained mask applied
+    (docs/ARCHITECTURE.md#constrained-decoding).
     Raises ref_tools.ToolsError on invalid tools JSON."""
     import ref_tools
     tools_text, defs = ref_tools.normalize_tools(tools)
@@ -662,7 +666,7 @@ def generate(m, query, tools, max_new_tokens=None, constrained=True):
     return res
 
 
-# ------------------------------------------------------------------ contrastive head (§2.8, §6.2)
+# ------------------------------------------------------------------ contrastive head (docs/ARCHITECTURE.md#contrastive-head)
 
 def encode_contrastive(m, text):
     """Unit-norm embedding (C floats), zeros for empty text, None without a head."""

@@ -29,7 +29,7 @@ macro_rules! common_fields {
     };
 }
 
-/// The v2 header (B2.2): every field after tag, num_tensors and codebook_len.
+/// The v2 header (docs/FORMATS.md#v2-header): every field after tag, num_tensors and codebook_len.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct V2Geometry {
     pub kv_window: u32,
@@ -119,7 +119,7 @@ impl V2Geometry {
     }
 }
 
-/// The v3 header (B2.3): every field after tag, num_tensors and codebook_len.
+/// The v3 header (docs/FORMATS.md#v3-header): every field after tag, num_tensors and codebook_len.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct V3Geometry {
     pub kv_window: u32,

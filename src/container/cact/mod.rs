@@ -46,7 +46,7 @@ pub(crate) const ALIGN: u64 = 64;
 pub(crate) const MAX_GROUP: u32 = 1024;
 /// Record `bits` value of ternary CQ (three levels in 2-bit crumbs).
 pub(crate) const TERNARY_BITS: u32 = 5;
-/// Bytes of the tokenizer blob's fixed header (B4.1).
+/// Bytes of the tokenizer blob's fixed header (docs/FORMATS.md#tokenizer-blob).
 pub(crate) const TOKENIZER_HEADER_LEN: usize = 24;
 /// First value of a Whistle speech container's `audio.manifest` (FP32 `[13]`).
 pub(crate) const AUDIO_MANIFEST_MAGIC: f32 = 3246.0;
@@ -150,7 +150,7 @@ pub(crate) fn refuse_speech(bytes: &[u8]) -> Result<()> {
     }
     Ok(())
 }
-/// A directory record's element type (B2.7).
+/// A directory record's element type (docs/FORMATS.md#blobs-and-dtypes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Dtype {
     /// IEEE binary16, C order.
@@ -215,7 +215,7 @@ impl Record {
     }
 }
 
-/// Geometry of one CQ matrix (B3.1/B3.5), from a validated record.
+/// Geometry of one CQ matrix (docs/FORMATS.md#cq-group-layout), from a validated record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct CqLayout {
     /// Output rows.
@@ -399,7 +399,8 @@ impl Cact {
 
         refuse_speech(b)?;
 
-        // The tokenizer: the one RAW record, which both exporters append last (B5.5).
+        // The tokenizer: the one RAW record, which both exporters append last
+        // (docs/FORMATS.md#tokenizer-blob).
         // v2 readers take the last record when it is RAW, v3 readers the first RAW
         // record; with at most one RAW record, at the end, both rules agree.
         let last = records.len() - 1;
@@ -499,7 +500,7 @@ impl Cact {
         self.tokenizer
     }
 
-    /// The RAW tokenizer blob (B4.1), or an error saying the file carries none.
+    /// The RAW tokenizer blob (docs/FORMATS.md#tokenizer-blob), or an error saying the file carries none.
     pub(crate) fn tokenizer_blob(&self) -> Result<&[u8]> {
         match self.tokenizer {
             Some(t) => self.blob(t),

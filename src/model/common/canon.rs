@@ -1,5 +1,5 @@
 //! Walks a `.cact` tensor canon (the directory has no names: a tensor is its position in
-//! upstream's export order, Part B5): each read takes the next record for a named role
+//! upstream's export order, docs/FORMATS.md#tensor-canon): each read takes the next record for a named role
 //! and checks its dtype and shape against what the header implies. Every defect is an
 //! `InvalidWeights` error naming the tensor's index and role.
 

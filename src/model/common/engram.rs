@@ -1,4 +1,4 @@
-//! Engram: the n-gram memory read at its site layers (Part B6.2). It depends on token ids
+//! Engram: the n-gram memory read at its site layers (docs/NETWORKS.md#engram). It depends on token ids
 //! only: each table hashes the last `order` ids to a slot, the fetched rows are projected
 //! to a key and a raw value, and the value is a dilated causal conv of the raw values.
 

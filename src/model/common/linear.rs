@@ -1,5 +1,6 @@
 //! Matrices as the forward passes see them: `y = W · x` over the file's Cactus-Quants
-//! blobs (memory map or bytes; the activation is rotated once per group, A11) or over a
+//! blobs (memory map or bytes; the activation is rotated once per group,
+//! docs/FORMATS.md#cq-evaluation) or over a
 //! plain row-major `f32` matrix (the tests build networks from upstream's parameters).
 
 use crate::container::cact::Cact;

@@ -1,4 +1,5 @@
-//! mHC: the residual stream as `n` lanes routed around every block (Part B6.3). Before
+//! mHC: the residual stream as `n` lanes routed around every block
+//! (docs/NETWORKS.md#mhc-lanes-and-sinkhorn). Before
 //! block `l`, the unit-RMS of all lanes gives three gates: pre (which mix of the lanes the
 //! block reads), post (how much of the block's output each lane takes) and the Sinkhorn-
 //! normalised lane-to-lane mixing. Layer `l` favours lane `l mod n`.

@@ -1,6 +1,7 @@
 //! The v3 weights from a parsed `.cact`: the tensor canon walked in upstream's export
-//! order (Part B5.2), every shape checked against the header, CQ matrices kept in the
-//! file (memory map or bytes) and evaluated by rotating the activation (A11), FP16
+//! order (docs/FORMATS.md#v3-canon), every shape checked against the header, CQ matrices kept in the
+//! file (memory map or bytes) and evaluated by rotating the activation
+//! (docs/FORMATS.md#cq-evaluation), FP16
 //! vectors widened exactly.
 
 use super::network::{EngramSite, Geometry, Layer, Linear, Mat, Mhc, MlpWeights, ProbeHead, Weights};
@@ -338,7 +339,7 @@ fn pick(v: &[f32], block: usize, keep: &[usize]) -> Vec<f32> {
 }
 
 /// A ladder rung: the stack sliced to `depth` blocks in upstream's bisection order
-/// (`ladder_slice`, Part B7.6). Kept blocks keep their weights and mHC rows, take the
+/// (`ladder_slice`, docs/NETWORKS.md#ladder). Kept blocks keep their weights and mHC rows, take the
 /// lane of their new index, and the Engram sites and global layers are renumbered; the
 /// probe head keeps row 0 and the rows of the kept blocks. `depth` = the file's layers
 /// leaves the model unchanged.
