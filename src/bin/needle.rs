@@ -31,8 +31,8 @@ Options for run:
   --tools-json JSON    tools JSON given inline
   --stream             write each token's text to stderr as it is generated
   --json               print the structured result: calls, text, token ids, timings
-  --max-tokens N       generate at most N tokens (default: the model's max_dec_len, at most 512;
-                       upper bound: max_dec_len)
+  --max-tokens N       generate at most N tokens (default: v1 the model's max_dec_len, at most 512,
+                       v2 128, v3 256; upper bound: what the sequence limit leaves)
   --no-constrain       do not constrain tool names and argument keys to the given tools
   --system TEXT        a system prompt (Needle v2/v3)
   --depth N            Needle v3: run the ladder rung of N blocks (2 ... the file's layers)
