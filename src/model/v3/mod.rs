@@ -23,6 +23,9 @@ use crate::tokenizer::Tokenizer;
 use crate::{Error, Result};
 use std::sync::Arc;
 
+/// Prompt positions run through the network at once (bounds the scratch of a long prompt).
+const PREFILL_CHUNK: usize = 256;
+
 /// Tokens a v3 call generates when it does not say (A6).
 pub(crate) const DEFAULT_NEW_TOKENS: usize = 256;
 
@@ -160,8 +163,11 @@ impl Network for Model {
 
     fn start<'a>(&'a self, prompt: &[u32], _max_new: usize) -> Box<dyn Decoding + 'a> {
         let mut st = self.w.state(self.w.confidence.is_some());
-        for &t in prompt {
-            self.w.step(t, &mut st);
+        // The prompt in chunks (matrix × matrix), the head only after the last.
+        let chunks = prompt.chunks(PREFILL_CHUNK);
+        let last = chunks.len().saturating_sub(1);
+        for (i, c) in chunks.enumerate() {
+            self.w.forward(c, &mut st, i == last);
         }
         Box::new(Session { w: &self.w, st })
     }

@@ -138,69 +138,107 @@ impl Weights {
     /// Runs `token` at the next position; the logits of the position after it are then
     /// in `st.logits`.
     pub(crate) fn step(&self, token: u32, st: &mut State) {
+        self.forward(&[token], st, true)
+    }
+
+    /// Runs `tokens` at the next positions, all at once (the matrices as matrix ×
+    /// matrix products over the chunk's rows); with `logits`, the logits of the
+    /// position after the last one are then in `st.logits` (a prefill that is not the
+    /// last chunk skips the head). Every row goes through the same operations as a
+    /// one-position step, so the result does not depend on how positions are chunked.
+    pub(crate) fn forward(&self, tokens: &[u32], st: &mut State, logits: bool) {
+        let s = tokens.len();
+        if s == 0 {
+            return;
+        }
         let g = &self.g;
-        let (d, n, p) = (g.d, g.lanes, st.pos);
-        st.tokens.push(token);
-        let mut x0 = vec![0f32; d];
-        self.embedding.row(token as usize, &mut x0);
+        let (d, n, p0) = (g.d, g.lanes, st.pos);
+        let l1 = g.layers + 1;
         let scale = (d as f64).sqrt() as f32;
-        for v in x0.iter_mut() {
-            *v *= scale;
+        let mut x0 = vec![0f32; s * d];
+        for (t, &tok) in tokens.iter().enumerate() {
+            let row = &mut x0[t * d..(t + 1) * d];
+            self.embedding.row(tok as usize, row);
+            for v in row.iter_mut() {
+                *v *= scale;
+            }
         }
         if let Some(c) = st.cells.as_mut() {
-            c.extend_from_slice(&x0);
+            c.resize((p0 + s) * l1 * d, 0.0);
+            for t in 0..s {
+                let at = ((p0 + t) * l1) * d;
+                c[at..at + d].copy_from_slice(&x0[t * d..(t + 1) * d]);
+            }
         }
-        // Engram keys and values of every site (token ids only).
+        // Engram keys and values of every site (token ids only), `[s × d]` each.
         let mut ek: Vec<Vec<f32>> = Vec::with_capacity(self.sites.len());
         let mut ev: Vec<Vec<f32>> = Vec::with_capacity(self.sites.len());
+        let t0 = st.tokens.len();
+        st.tokens.extend_from_slice(tokens);
         if !self.sites.is_empty() {
             let eg = &g.engram;
-            let mut e = vec![0f32; d];
+            let mut e = vec![0f32; s * d];
             for (si, site) in self.sites.iter().enumerate() {
-                site.fetch(eg, &st.tokens, |order| p + 1 >= order, &mut e);
-                let mut k = vec![0f32; d];
-                site.key_proj.gemv(&e, &mut k);
-                let mut vr = vec![0f32; d];
-                site.value_proj.gemv(&e, &mut vr);
+                for t in 0..s {
+                    let p = p0 + t;
+                    site.fetch(eg, &st.tokens[..t0 + t + 1], |order| p + 1 >= order, &mut e[t * d..(t + 1) * d]);
+                }
+                let mut k = vec![0f32; s * d];
+                site.key_proj.gemm_rows(&e, s, 0, d, &mut k);
+                let mut vr = vec![0f32; s * d];
+                site.value_proj.gemm_rows(&e, s, 0, d, &mut vr);
                 st.engram_raw[si].extend_from_slice(&vr);
                 let raw = &st.engram_raw[si];
-                let mut v = vec![0f32; d];
-                site.conv(
-                    |j| {
-                        let back = j * eg.dilation;
-                        (back <= p).then(|| &raw[(p - back) * d..(p - back + 1) * d])
-                    },
-                    &mut v,
-                );
+                let mut v = vec![0f32; s * d];
+                for t in 0..s {
+                    let p = p0 + t;
+                    site.conv(
+                        |j| {
+                            let back = j * eg.dilation;
+                            (back <= p).then(|| &raw[(p - back) * d..(p - back + 1) * d])
+                        },
+                        &mut v[t * d..(t + 1) * d],
+                    );
+                }
                 ek.push(k);
                 ev.push(v);
             }
         }
-        // Lanes.
-        let mut lanes: Vec<f32> = (0..n).flat_map(|_| x0.iter().copied()).collect();
-        let mut u = vec![0f32; d];
+        // Lanes, `[s × n × d]`.
+        let mut lanes = vec![0f32; s * n * d];
+        for t in 0..s {
+            for i in 0..n {
+                lanes[(t * n + i) * d..(t * n + i + 1) * d].copy_from_slice(&x0[t * d..(t + 1) * d]);
+            }
+        }
+        let mut u = vec![0f32; s * d];
         for (l, layer) in self.layers.iter().enumerate() {
-            let route = self.mhc.enter(l, n, d, &lanes, 1, &mut u);
-            let mut y = self.block(l, layer, &u, &ek, &ev, st);
+            let route = self.mhc.enter(l, n, d, &lanes, s, &mut u);
+            let mut y = self.block(l, layer, &u, s, &ek, &ev, st);
             for (yj, uj) in y.iter_mut().zip(&u) {
                 *yj -= uj;
             }
             self.mhc.leave(n, d, &mut lanes, &route, &y);
             if let Some(c) = st.cells.as_mut() {
-                let at = c.len();
-                c.resize(at + d, 0.0);
-                ops::mean_lanes(&lanes, n, d, &mut c[at..]);
+                for t in 0..s {
+                    let at = ((p0 + t) * l1 + l + 1) * d;
+                    ops::mean_lanes(&lanes[t * n * d..(t + 1) * n * d], n, d, &mut c[at..at + d]);
+                }
             }
         }
-        let mut z = vec![0f32; d];
-        ops::mean_lanes(&lanes, n, d, &mut z);
-        kernels::zc_rms_norm(&mut z, &self.final_norm);
-        self.embedding.gemv_rows(&z, 0, g.out_vocab, &mut st.logits);
-        st.pos += 1;
+        st.pos += s;
+        if logits {
+            let mut z = vec![0f32; d];
+            ops::mean_lanes(&lanes[(s - 1) * n * d..s * n * d], n, d, &mut z);
+            kernels::zc_rms_norm(&mut z, &self.final_norm);
+            self.embedding.gemv_rows(&z, 0, g.out_vocab, &mut st.logits);
+        }
     }
 
-    /// Block `l` on its input `u`: engram gate, attention residual, MLP residual.
-    fn block(&self, l: usize, layer: &Layer, u: &[f32], ek: &[Vec<f32>], ev: &[Vec<f32>], st: &mut State) -> Vec<f32> {
+    /// Block `l` on its input rows `u` (`[s × d]`): engram gate, attention residual,
+    /// MLP residual.
+    #[allow(clippy::too_many_arguments)]
+    fn block(&self, l: usize, layer: &Layer, u: &[f32], s: usize, ek: &[Vec<f32>], ev: &[Vec<f32>], st: &mut State) -> Vec<f32> {
         let g = &self.g;
         let d = g.d;
         let mut x = u.to_vec();
@@ -208,25 +246,29 @@ impl Weights {
             if site_layer != l {
                 continue;
             }
-            let mut a = u.to_vec();
-            ops::rms_unit(&mut a);
-            let mut b = ek[si].clone();
-            ops::rms_unit(&mut b);
-            let alpha = sigmoid(kernels::dot(&a, &b) / (d as f64).sqrt() as f32);
-            for (xi, vi) in x.iter_mut().zip(&ev[si]) {
-                *xi += alpha * vi;
+            for t in 0..s {
+                let mut a = u[t * d..(t + 1) * d].to_vec();
+                ops::rms_unit(&mut a);
+                let mut b = ek[si][t * d..(t + 1) * d].to_vec();
+                ops::rms_unit(&mut b);
+                let alpha = sigmoid(kernels::dot(&a, &b) / (d as f64).sqrt() as f32);
+                for (xi, vi) in x[t * d..(t + 1) * d].iter_mut().zip(&ev[si][t * d..(t + 1) * d]) {
+                    *xi += alpha * vi;
+                }
             }
         }
         let mut h = x.clone();
-        kernels::zc_rms_norm(&mut h, &layer.norm_in);
-        let mut a = self.attention(l, layer, &h, st);
-        kernels::zc_rms_norm(&mut a, &layer.post_norm);
-        let ga = sigmoid(layer.attn_gate);
-        for (xi, ai) in x.iter_mut().zip(&a) {
-            *xi += ga * ai;
+        for row in h.chunks_exact_mut(d) {
+            kernels::zc_rms_norm(row, &layer.norm_in);
         }
-        let mut h = x.clone();
-        kernels::zc_rms_norm(&mut h, &layer.pre_hada);
+        let mut a = self.attention(l, layer, &h, s, st);
+        let ga = sigmoid(layer.attn_gate);
+        for (arow, xrow) in a.chunks_exact_mut(d).zip(x.chunks_exact_mut(d)) {
+            kernels::zc_rms_norm(arow, &layer.post_norm);
+            for (xi, ai) in xrow.iter_mut().zip(arow.iter()) {
+                *xi += ga * ai;
+            }
+        }
         let m = &layer.mlp;
         let mlp = MonarchMlp {
             d,
@@ -242,82 +284,145 @@ impl Weights {
             cond_v: &m.cond_v,
             cond_u: &m.cond_u,
         };
+        let mut h = vec![0f32; d];
         let mut out = vec![0f32; d];
-        mlp.apply(&h, &mut out, &mut st.mlp);
-        for (xi, oi) in x.iter_mut().zip(&out) {
-            *xi += oi;
+        for xrow in x.chunks_exact_mut(d) {
+            h.copy_from_slice(xrow);
+            kernels::zc_rms_norm(&mut h, &layer.pre_hada);
+            mlp.apply(&h, &mut out, &mut st.mlp);
+            for (xi, oi) in xrow.iter_mut().zip(&out) {
+                *xi += oi;
+            }
         }
         x
     }
 
-    fn attention(&self, l: usize, layer: &Layer, h: &[f32], st: &mut State) -> Vec<f32> {
+    /// Attention of the rows `h` (`[s × d]`, positions `st.pos ..`): q/k/v with their
+    /// conv taps, norms and RoPE; each row attends causally over the cache (its window
+    /// for a local layer), then the output gate and projection.
+    fn attention(&self, l: usize, layer: &Layer, h: &[f32], s: usize, st: &mut State) -> Vec<f32> {
         let g = &self.g;
-        let (p, qk, vh) = (st.pos, g.qk, g.vh);
+        let (p0, qk, vh, d) = (st.pos, g.qk, g.vh, g.d);
         let (qw, kw, vw) = (g.heads * qk, g.kv_heads * qk, g.kv_heads * vh);
-        let mut q = vec![0f32; qw];
-        let mut k = vec![0f32; kw];
-        let mut v = vec![0f32; vw];
-        layer.q.gemv(h, &mut q);
-        layer.k.gemv(h, &mut k);
-        layer.v.gemv(h, &mut v);
+        let mut q = vec![0f32; s * qw];
+        let mut k = vec![0f32; s * kw];
+        let mut v = vec![0f32; s * vw];
+        layer.q.gemm_rows(h, s, 0, qw, &mut q);
+        layer.k.gemm_rows(h, s, 0, kw, &mut k);
+        layer.v.gemm_rows(h, s, 0, vw, &mut v);
         if g.conv_taps > 0 {
             let c = g.conv_taps;
             for (which, (cur, taps)) in [(&mut q, &layer.q_taps), (&mut k, &layer.k_taps), (&mut v, &layer.v_taps)]
                 .into_iter()
                 .enumerate()
             {
-                let w = cur.len();
+                let w = cur.len() / s;
                 let hist = &mut st.raw[l][which];
-                hist.extend_from_slice(cur);
-                let have = hist.len() / w;
-                let past: Vec<&[f32]> = (0..c.min(have)).map(|j| &hist[(have - 1 - j) * w..(have - j) * w]).collect();
                 let mut out = vec![0f32; w];
-                super::ops::causal_conv(&past, taps, &mut out);
-                *cur = out;
-                if have >= c {
-                    hist.drain(..w);
+                for row in cur.chunks_exact_mut(w) {
+                    hist.extend_from_slice(row);
+                    let have = hist.len() / w;
+                    let past: Vec<&[f32]> = (0..c.min(have)).map(|j| &hist[(have - 1 - j) * w..(have - j) * w]).collect();
+                    super::ops::causal_conv(&past, taps, &mut out);
+                    row.copy_from_slice(&out);
+                    if have >= c {
+                        hist.drain(..w);
+                    }
                 }
             }
         }
-        for hq in q.chunks_exact_mut(qk) {
-            kernels::zc_rms_norm(hq, &layer.q_norm);
-            ops::rope(hq, p, &st.freqs);
-        }
-        for hk in k.chunks_exact_mut(qk) {
-            kernels::zc_rms_norm(hk, &layer.k_norm);
-            ops::rope(hk, p, &st.freqs);
+        for (t, (qrow, krow)) in q.chunks_exact_mut(qw).zip(k.chunks_exact_mut(kw)).enumerate() {
+            for hq in qrow.chunks_exact_mut(qk) {
+                kernels::zc_rms_norm(hq, &layer.q_norm);
+                ops::rope(hq, p0 + t, &st.freqs);
+            }
+            for hk in krow.chunks_exact_mut(qk) {
+                kernels::zc_rms_norm(hk, &layer.k_norm);
+                ops::rope(hk, p0 + t, &st.freqs);
+            }
         }
         st.keys[l].extend_from_slice(&k);
         st.values[l].extend_from_slice(&v);
+        let mut o = vec![0f32; s * g.heads * vh];
+        if s > 1 {
+            self.attend_chunk(l, &q, s, st, &mut o);
+        } else {
+            self.attend_one(l, &q, st, &mut o);
+        }
+        let ow = g.heads * vh;
+        let mut gate = vec![0f32; s * ow];
+        layer.gate.gemm_rows(h, s, 0, ow, &mut gate);
+        for (oi, gi) in o.iter_mut().zip(&gate) {
+            *oi *= sigmoid(*gi);
+        }
+        let mut a = vec![0f32; s * d];
+        layer.out.gemm_rows(&o, s, 0, d, &mut a);
+        a
+    }
+
+    /// One position (`st.pos`, already in the cache) attends over the cache.
+    fn attend_one(&self, l: usize, q: &[f32], st: &State, o: &mut [f32]) {
+        let g = &self.g;
+        let (qk, vh) = (g.qk, g.vh);
+        let (kw, vw) = (g.kv_heads * qk, g.kv_heads * vh);
         let local = g.window > 0 && !g.global[l];
-        let first = if local { (p + 1).saturating_sub(g.window) } else { 0 };
         let rep = g.heads / g.kv_heads;
         let scale = (qk as f32).sqrt();
-        let mut o = vec![0f32; g.heads * vh];
+        let p = st.pos;
+        let first = if local { (p + 1).saturating_sub(g.window) } else { 0 };
         let mut scores = Vec::with_capacity(p + 1 - first);
         for hh in 0..g.heads {
             let kh = hh / rep;
             let qh = &q[hh * qk..(hh + 1) * qk];
             scores.clear();
-            for t in first..=p {
-                let kt = &st.keys[l][t * kw + kh * qk..t * kw + (kh + 1) * qk];
+            for tt in first..=p {
+                let kt = &st.keys[l][tt * kw + kh * qk..tt * kw + (kh + 1) * qk];
                 scores.push(kernels::dot(qh, kt) / scale);
             }
             kernels::softmax(&mut scores);
             let oh = &mut o[hh * vh..(hh + 1) * vh];
-            for (i, t) in (first..=p).enumerate() {
-                let vt = &st.values[l][t * vw + kh * vh..t * vw + (kh + 1) * vh];
+            for (i, tt) in (first..=p).enumerate() {
+                let vt = &st.values[l][tt * vw + kh * vh..tt * vw + (kh + 1) * vh];
                 kernels::axpy(scores[i], vt, oh);
             }
         }
-        let mut gate = vec![0f32; g.heads * vh];
-        layer.gate.gemv(h, &mut gate);
-        for (oi, gi) in o.iter_mut().zip(&gate) {
-            *oi *= sigmoid(*gi);
+    }
+
+    /// The `s` positions `st.pos ..` (already in the cache) attend causally, as matrix
+    /// products per head: `S = Q·Kᵀ/√qk` over every cached position, masked to each row's
+    /// causal range (its window for a local layer), softmax, `O = P·V`.
+    fn attend_chunk(&self, l: usize, q: &[f32], s: usize, st: &State, o: &mut [f32]) {
+        let g = &self.g;
+        let (qk, vh) = (g.qk, g.vh);
+        let (qw, kw, vw, ow) = (g.heads * qk, g.kv_heads * qk, g.kv_heads * vh, g.heads * vh);
+        let local = g.window > 0 && !g.global[l];
+        let rep = g.heads / g.kv_heads;
+        let p0 = st.pos;
+        let tn = p0 + s;
+        // Columns every row may see: from the first row's window start.
+        let c0 = if local { (p0 + 1).saturating_sub(g.window) } else { 0 };
+        let cols = tn - c0;
+        let (keys, values) = (&st.keys[l], &st.values[l]);
+        let mut packed_k = Vec::new();
+        let mut packed_v = Vec::new();
+        let mut scores = vec![0f32; s * cols];
+        let inv = 1.0 / (qk as f32).sqrt();
+        for kh in 0..g.kv_heads {
+            kernels::pack_panels(qk, cols, &mut packed_k, |r, c| keys[(c0 + c) * kw + kh * qk + r]);
+            kernels::pack_panels(cols, vh, &mut packed_v, |r, c| values[(c0 + r) * vw + kh * vh + c]);
+            for hh in kh * rep..(kh + 1) * rep {
+                kernels::sgemm_packed(&q[hh * qk..], qw, s, qk, &packed_k, cols, &mut scores, cols, inv);
+                for (t, row) in scores.chunks_exact_mut(cols).enumerate() {
+                    let p = p0 + t;
+                    let first = if local { (p + 1).saturating_sub(g.window) } else { 0 };
+                    let (lo, hi) = (first - c0, p + 1 - c0);
+                    kernels::softmax(&mut row[lo..hi]);
+                    row[..lo].fill(0.0);
+                    row[hi..].fill(0.0);
+                }
+                kernels::sgemm_packed(&scores, cols, s, cols, &packed_v, vh, &mut o[hh * vh..], ow, 1.0);
+            }
         }
-        let mut a = vec![0f32; g.d];
-        layer.out.gemv(&o, &mut a);
-        a
     }
 
     /// The confidence head's logit over the cells of every position run so far (`None`
