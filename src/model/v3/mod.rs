@@ -1,9 +1,9 @@
-//! Needle v3: the decoder-only "laddered" network of `needle3.cact` (Part B7 of the v2/v3
-//! specification).
+//! Needle v3: the decoder-only "laddered" network of `needle3.cact`
+//! (docs/NETWORKS.md#the-v3-network; the file: docs/FORMATS.md#v3-canon).
 //!
 //! - `ops` — building blocks: the ladder order, the Engram n-gram hash, Sinkhorn routing
 //!   of the mHC lanes, the Monarch HadamardMLP, split-half RoPE, the causal Q/K/V conv;
-//! - `network` — the forward pass, one position at a time with its caches, and the
+//! - `network` — the forward pass over chunks of positions with its caches, and the
 //!   confidence head;
 //! - `weights` — the tensor canon of the `.cact` file, checked against the header;
 //! - this file — loading (container, weights, tokenizer from the file) and the
@@ -26,7 +26,7 @@ use std::sync::Arc;
 /// Prompt positions run through the network at once (bounds the scratch of a long prompt).
 const PREFILL_CHUNK: usize = 256;
 
-/// Tokens a v3 call generates when it does not say (A6).
+/// Tokens a v3 call generates when it does not say (docs/NETWORKS.md#decoding-and-stop-rules).
 pub(crate) const DEFAULT_NEW_TOKENS: usize = 256;
 
 /// A loaded Needle v3 model.

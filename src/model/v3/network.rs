@@ -1,4 +1,5 @@
-//! The Needle v3 forward pass, one position at a time with its caches (Part B7): the
+//! The Needle v3 forward pass over a chunk of positions with its caches (the prompt in chunks,
+//! then one position per token; docs/NETWORKS.md#the-v3-network): the
 //! embedding broadcast to the mHC lanes, the Engram sites, each layer's routed block
 //! (engram gate, attention with conv taps and local/global masks, Monarch MLP), the
 //! lane mean, the final norm and the tied head; and the confidence head over the cells.
