@@ -1,11 +1,18 @@
-"""libneedle: a runtime for Needle v1, the 26M-parameter tool-calling model.
+"""libneedle: a runtime for Cactus Compute's Needle tool-calling models, every generation.
 
     >>> import libneedle
-    >>> engine = libneedle.Engine.demo()  # bundled demo model; or Engine.load("needle.safetensors", "vocab.txt")
+    >>> engine = libneedle.Engine.demo()  # bundled demo model (v1)
     >>> r = engine.run("What's the weather in Paris?",
     ...                [{"name": "get_weather", "parameters": {"city": {"type": "string"}}}])
     >>> r.calls
     [{'name': 'get_weather', 'arguments': {'city': 'Paris'}}]
+
+Loading: ``Engine.load("needle3.cact")`` (v2/v3: the file carries its tokenizer; the
+generation is read from the file, ``depth=`` keeps fewer v3 blocks) or
+``Engine.load("needle.safetensors", "vocab.txt")`` (v1). ``engine.generation`` is 1, 2 or 3;
+``engine.config`` is the engine's configuration JSON as a dict. Results carry ``reasoning``
+(the ``<think>`` block of a v2/v3 answer) and ``confidence`` (the confidence head's
+probability, where the file has the head); ``system=`` gives a v2/v3 call a system prompt.
 
 ``tools`` is either a JSON string (passed to the engine as it is) or the equivalent Python
 list/dict (serialised with ``json.dumps(tools, ensure_ascii=False, separators=(",", ":"))``).
@@ -45,17 +52,21 @@ from ._native import (
     ENGINE_VERSION,
     MAX_QUERY_BYTES,
     MAX_TOOLS_BYTES,
+    RESULT_FIELDS,
+    STOP_REASONS,
     Engine,
     RunResult,
     __version__,
 )
-from ._types import ConfigDict, StreamCallback, ToolCall, Tools
+from ._types import ConfigDict, StopReason, StreamCallback, ToolCall, Tools
 
 __all__ = [
     "DEFAULT_MAX_NEW_TOKENS",
     "ENGINE_VERSION",
     "MAX_QUERY_BYTES",
     "MAX_TOOLS_BYTES",
+    "RESULT_FIELDS",
+    "STOP_REASONS",
     "CancelledError",
     "ConfigDict",
     "Engine",
@@ -68,6 +79,7 @@ __all__ = [
     "IoError",
     "NeedleError",
     "RunResult",
+    "StopReason",
     "StreamCallback",
     "ToolCall",
     "Tools",

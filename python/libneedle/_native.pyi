@@ -4,19 +4,22 @@ import os
 from typing import Iterable, Literal, Union, final, overload
 
 from libneedle._errors import NeedleError
-from libneedle._types import ConfigDict, StreamCallback, ToolCall, Tools
+from libneedle._types import ConfigDict, StopReason, StreamCallback, ToolCall, Tools
 
 __all__ = [
     "DEFAULT_MAX_NEW_TOKENS",
     "ENGINE_VERSION",
     "MAX_QUERY_BYTES",
     "MAX_TOOLS_BYTES",
+    "RESULT_FIELDS",
+    "STOP_REASONS",
     "Engine",
     "RunResult",
     "_panic_for_test",
     "_raise_error",
     "_simulate_spawn_failure",
     "__version__",
+    "error_kinds",
 ]
 
 __version__: str
@@ -29,6 +32,11 @@ MAX_QUERY_BYTES: int
 MAX_TOOLS_BYTES: int
 #: Tokens generated when ``max_new_tokens`` is not given: ``min(max_dec_len, 512)``.
 DEFAULT_MAX_NEW_TOKENS: int
+#: The engine's stop reasons (``needle::StopReason::ALL``), the values of :attr:`RunResult.stop`.
+STOP_REASONS: tuple[str, ...]
+#: The keys of :meth:`RunResult.to_json`, in order (``needle::RunResult::JSON_FIELDS``);
+#: each is also an attribute of :class:`RunResult`.
+RESULT_FIELDS: tuple[str, ...]
 
 _StrPath = Union[str, "os.PathLike[str]"]
 
@@ -46,11 +54,24 @@ class RunResult:
     def token_ids(self) -> list[int]:
         """Generated token ids (leading ``<tool_call>`` included, EOS excluded)."""
     @property
-    def encoder_tokens(self) -> int:
-        """Number of encoder input tokens."""
+    def prompt_tokens(self) -> int:
+        """Number of prompt tokens (v1: the encoder input; v2/v3: the ChatML prompt with BOS)."""
     @property
-    def stop(self) -> Literal["eos", "max_tokens", "callback"]:
-        """Why generation ended."""
+    def encoder_tokens(self) -> int:
+        """The same count as :attr:`prompt_tokens`, under its v1 name."""
+    @property
+    def stop(self) -> StopReason:
+        """Why generation ended (one of :data:`STOP_REASONS`)."""
+    @property
+    def reasoning(self) -> str | None:
+        """The trimmed ``<think>`` block of a v2/v3 answer; ``None`` when there is none (v1: always)."""
+    @property
+    def confidence(self) -> float | None:
+        """The confidence head's probability for this answer (v2/v3 files with the head), else ``None``."""
+    @property
+    def prompt_truncated(self) -> bool:
+        """Whether the prompt was longer than the model reads (v1: cut to ``max_enc_len``;
+        v2/v3: over the sequence limit, then nothing is generated and ``stop == "max_seq_len"``)."""
     def to_json(self) -> str:
         """The structured result as compact JSON, exactly as the Rust engine writes it."""
 
@@ -67,18 +88,31 @@ class Engine:
     """
 
     @staticmethod
-    def load(weights_path: _StrPath, vocab_path: _StrPath) -> Engine:
-        """Loads ``needle.safetensors`` (memory-mapped) and ``vocab.txt``."""
+    def load(path: _StrPath, vocab: _StrPath | None = None, *, depth: int | None = None) -> Engine:
+        """Loads a model file (memory-mapped); the generation is read from the file.
+
+        A v2/v3 ``.cact`` carries its tokenizer: ``vocab`` must be ``None``
+        (:class:`~libneedle.InvalidArgumentError` otherwise). A v1 ``needle.safetensors``
+        needs its ``vocab.txt``. ``depth`` (v3 only) keeps that many of the file's blocks,
+        in upstream's ladder order; with a v1/v2 file it is an ``InvalidArgumentError``.
+        """
     @staticmethod
     def demo() -> Engine:
         """The demo model bundled in the package (a small Needle v1 model trained by the
         libneedle project on synthetic tools: a demo of the runtime, not the published Needle)."""
     @staticmethod
-    def from_bytes(weights: bytes | bytearray | memoryview, vocab_text: str) -> Engine:
-        """Loads from memory: the weights file's bytes and the text of ``vocab.txt``."""
+    def from_bytes(
+        model: bytes | bytearray | memoryview, vocab: str | None = None, *, depth: int | None = None
+    ) -> Engine:
+        """Loads from memory: the model file's bytes and, for v1, the text of ``vocab.txt``
+        (``None`` for a ``.cact``); ``depth`` as in :meth:`load`."""
     @property
     def config(self) -> ConfigDict:
-        """Geometry read from the weights' metadata."""
+        """The engine's configuration (``needle::Engine::config_json``): ``"generation"``,
+        every geometry field of the file, ``"contrastive_dim"``, ``"confidence_head"``."""
+    @property
+    def generation(self) -> int:
+        """The model generation: 1 (``needle.safetensors``), 2 or 3 (``.cact``)."""
     @property
     def contrastive_dim(self) -> int:
         """Width of the contrastive head (0 when the model has none)."""
@@ -89,8 +123,9 @@ class Engine:
         *,
         max_new_tokens: int | None = None,
         constrained: bool = True,
+        system: str | None = None,
     ) -> RunResult:
-        """Answers ``query`` given the tools."""
+        """Answers ``query`` given the tools; ``system`` is a v2/v3 system prompt (v1 ignores it)."""
     def run_stream(
         self,
         query: str,
@@ -99,6 +134,7 @@ class Engine:
         *,
         max_new_tokens: int | None = None,
         constrained: bool = True,
+        system: str | None = None,
     ) -> RunResult:
         """Like :meth:`run`, calling ``callback(token_id, piece)`` for each generated token.
 
@@ -116,6 +152,7 @@ class Engine:
         constrained: bool = True,
         threads: int = 0,
         return_exceptions: Literal[False] = False,
+        system: str | None = None,
     ) -> list[RunResult]: ...
     @overload
     def run_batch(
@@ -126,6 +163,7 @@ class Engine:
         constrained: bool = True,
         threads: int = 0,
         return_exceptions: bool,
+        system: str | None = None,
     ) -> list[RunResult | NeedleError | TypeError]:
         """Answers every ``(query, tools)`` item, in order (``threads=0``: all cores).
 
@@ -134,12 +172,19 @@ class Engine:
         engine, gets its exception instance in its slot; without it the first error is
         raised. An ``items`` that is not iterable always raises ``TypeError``.
         """
+    def confidence(self, query: str, tools: Tools, completion: str, *, system: str | None = None) -> float:
+        """The confidence head's probability that ``completion`` answers ``query`` with
+        ``tools`` (v2/v3 files with the head; :class:`~libneedle.UnsupportedError` otherwise).
+        For the text of a run's answer it equals that run's :attr:`RunResult.confidence`."""
     def encoder_input(self, query: str, tools: Tools) -> list[int]:
         """The encoder input ids for ``query`` and ``tools``."""
     def encode_contrastive(self, text: str) -> list[float]:
         """L2-normalised retrieval embedding (needs a contrastive head)."""
     def retrieve_tools(self, query: str, descriptions: Iterable[str], top_k: int) -> list[tuple[int, float]]:
         """Ranks ``descriptions`` by similarity to ``query``: up to ``top_k`` ``(index, score)``."""
+
+def error_kinds() -> list[tuple[int, str, str]]:
+    """The engine's error kinds (``needle::ErrorKind::ALL``): ``(code, exception class name, kind name)``."""
 
 def _raise_error(code: int, message: str) -> None:
     """Raises the exception an engine error of status ``code`` maps to (for tests)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Mapping, Sequence, TypedDict, Union
+from typing import Any, Callable, Dict, Literal, Mapping, Sequence, TypedDict, Union
 
 
 class ToolCall(TypedDict):
@@ -19,7 +19,13 @@ Tools = Union[str, Sequence[Mapping[str, Any]], Mapping[str, Any]]
 #: returns exactly ``False``; any other value (``None``, ``0``, ``""``, ...) continues.
 StreamCallback = Callable[[int, str], object]
 
-#: Model geometry returned by :attr:`Engine.config`.
-ConfigDict = Dict[str, Union[int, float, bool, str]]
+#: The engine's configuration returned by :attr:`Engine.config` (``needle::Engine::config_json``):
+#: ``"generation"``, every geometry field of the file (lists for v2/v3 layer sets),
+#: ``"contrastive_dim"`` and ``"confidence_head"``.
+#: Values are JSON values (``Any``: numbers, booleans, strings, lists of layer indices).
+ConfigDict = Dict[str, Any]
 
-__all__ = ["ConfigDict", "StreamCallback", "ToolCall", "Tools"]
+#: Why generation ended (``needle::StopReason``; the engine's list is :data:`libneedle.STOP_REASONS`).
+StopReason = Literal["eos", "max_tokens", "callback", "im_end", "max_seq_len"]
+
+__all__ = ["ConfigDict", "StopReason", "StreamCallback", "ToolCall", "Tools"]

@@ -18,7 +18,7 @@
 //!   threads are never joined. See [`reattach`] and [`call_guarded`].
 
 use needle::serde_json::{Map, Value};
-use needle::{Activation, ErrorKind, RunOptions};
+use needle::{ErrorKind, LoadOptions, RunOptions, RunResult, StopReason};
 use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -215,8 +215,10 @@ fn cached<'py>(
 
 // ---------------------------------------------------------------- errors
 
+/// The class in `libneedle/_errors.py` of each kind. The match is exhaustive (a new kind
+/// fails to compile here); `error_kinds()` gives Python the engine's own list
+/// (`ErrorKind::ALL`: code, class, name), which the tests check the classes against.
 fn class_name(kind: ErrorKind) -> &'static str {
-    #[allow(unreachable_patterns)]
     match kind {
         ErrorKind::InvalidArgument => "InvalidArgumentError",
         ErrorKind::Io => "IoError",
@@ -227,7 +229,6 @@ fn class_name(kind: ErrorKind) -> &'static str {
         ErrorKind::Unsupported => "UnsupportedError",
         ErrorKind::Cancelled => "CancelledError",
         ErrorKind::Internal => "InternalError",
-        _ => "NeedleError",
     }
 }
 
@@ -363,8 +364,18 @@ fn path_arg(obj: &Bound<'_, PyAny>) -> PyResult<PathBuf> {
     call_guarded(&fspath, &PyTuple::new(obj.py(), [obj])?, None)?.extract()
 }
 
-fn options(py: Python<'_>, max_new_tokens: Option<i64>, constrained: bool) -> PyResult<RunOptions> {
+fn options(
+    py: Python<'_>,
+    max_new_tokens: Option<i64>,
+    constrained: bool,
+    system: Option<&Bound<'_, PyAny>>,
+) -> PyResult<RunOptions> {
     let mut o = RunOptions::default().constrained(constrained);
+    if let Some(s) = system {
+        if !s.is_none() {
+            o = o.system(text_arg(s, "system")?);
+        }
+    }
     if let Some(n) = max_new_tokens {
         if n < 0 {
             return Err(arg_err(py, format!("max_new_tokens must be >= 0, got {n}")));
@@ -447,8 +458,12 @@ struct PyRunResult {
     text: String,
     calls: Option<Py<PyList>>,
     token_ids: Vec<u32>,
+    prompt_tokens: usize,
     encoder_tokens: usize,
     stop: &'static str,
+    reasoning: Option<String>,
+    confidence: Option<f32>,
+    prompt_truncated: bool,
     json: String,
 }
 
@@ -472,8 +487,12 @@ impl PyRunResult {
             text: r.text,
             calls,
             token_ids: r.token_ids,
+            prompt_tokens: r.prompt_tokens,
             encoder_tokens: r.encoder_tokens,
             stop: r.stop.as_str(),
+            reasoning: r.reasoning,
+            confidence: r.confidence,
+            prompt_truncated: r.prompt_truncated,
         })
     }
 }
@@ -496,8 +515,28 @@ impl PyRunResult {
     }
 
     #[getter]
+    fn prompt_tokens(&self, py: Python<'_>) -> PyResult<usize> {
+        guarded(py, || Ok(self.prompt_tokens))
+    }
+
+    #[getter]
     fn encoder_tokens(&self, py: Python<'_>) -> PyResult<usize> {
         guarded(py, || Ok(self.encoder_tokens))
+    }
+
+    #[getter]
+    fn reasoning(&self, py: Python<'_>) -> PyResult<Option<&str>> {
+        guarded(py, || Ok(self.reasoning.as_deref()))
+    }
+
+    #[getter]
+    fn confidence(&self, py: Python<'_>) -> PyResult<Option<f32>> {
+        guarded(py, || Ok(self.confidence))
+    }
+
+    #[getter]
+    fn prompt_truncated(&self, py: Python<'_>) -> PyResult<bool> {
+        guarded(py, || Ok(self.prompt_truncated))
     }
 
     #[getter]
@@ -513,11 +552,13 @@ impl PyRunResult {
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         guarded(py, || {
             Ok(format!(
-                "RunResult(text={:?}, stop='{}', token_ids=<{} ids>, encoder_tokens={})",
+                "RunResult(text={:?}, stop='{}', token_ids=<{} ids>, prompt_tokens={}, reasoning={}, confidence={})",
                 self.text,
                 self.stop,
                 self.token_ids.len(),
-                self.encoder_tokens
+                self.prompt_tokens,
+                self.reasoning.as_ref().map_or("None".to_string(), |r| format!("{r:?}")),
+                self.confidence.map_or("None".to_string(), |c| c.to_string()),
             ))
         })
     }
@@ -552,21 +593,46 @@ fn weights_bytes(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
 static DEMO_WEIGHTS: &[u8] = include_bytes!("../../models/needle-demo/needle.safetensors");
 static DEMO_VOCAB: &str = include_str!("../../models/needle-demo/vocab.txt");
 
+fn load_options(py: Python<'_>, depth: Option<i64>) -> PyResult<LoadOptions> {
+    match depth {
+        None => Ok(LoadOptions::default()),
+        Some(d) if d < 0 => Err(arg_err(py, format!("depth must be >= 0, got {d}"))),
+        Some(d) => Ok(LoadOptions::default().depth(d as usize)),
+    }
+}
+
+/// `InvalidArgument` errors of the engine that say a v1 file needs its vocabulary name the
+/// Python argument (as the C ABI names its NULL argument).
+fn vocab_missing(py: Python<'_>, e: &needle::Error) -> PyErr {
+    if e.kind() == ErrorKind::InvalidArgument && e.message().contains("needs its vocab.txt") {
+        py_err(py, e.kind(), &format!("vocab is None: {}", e.message()))
+    } else {
+        engine_err(py, e)
+    }
+}
+
 #[pymethods]
 impl PyEngine {
     #[staticmethod]
-    #[pyo3(signature = (weights_path, vocab_path))]
+    #[pyo3(signature = (path, vocab = None, *, depth = None))]
     fn load(
         py: Python<'_>,
-        weights_path: &Bound<'_, PyAny>,
-        vocab_path: &Bound<'_, PyAny>,
+        path: &Bound<'_, PyAny>,
+        vocab: Option<&Bound<'_, PyAny>>,
+        depth: Option<i64>,
     ) -> PyResult<Self> {
         guarded(py, || {
-            let w = path_arg(weights_path)?;
-            let v = path_arg(vocab_path)?;
-            detach(py, |_| needle::Engine::load(&w, &v))
-                .map(|inner| PyEngine { inner })
-                .map_err(|e| engine_err(py, &e))
+            let w = path_arg(path)?;
+            let v = match vocab {
+                Some(v) if !v.is_none() => Some(path_arg(v)?),
+                _ => None,
+            };
+            let opts = load_options(py, depth)?;
+            match v {
+                None => detach(py, |_| needle::Engine::open_with(&w, &opts)).map_err(|e| vocab_missing(py, &e)),
+                Some(v) => detach(py, |_| needle::Engine::load_with(&w, &v, &opts)).map_err(|e| engine_err(py, &e)),
+            }
+            .map(|inner| PyEngine { inner })
         })
     }
 
@@ -583,49 +649,47 @@ impl PyEngine {
     }
 
     #[staticmethod]
-    #[pyo3(signature = (weights, vocab_text))]
+    #[pyo3(signature = (model, vocab = None, *, depth = None))]
     fn from_bytes(
         py: Python<'_>,
-        weights: &Bound<'_, PyAny>,
-        vocab_text: &Bound<'_, PyAny>,
+        model: &Bound<'_, PyAny>,
+        vocab: Option<&Bound<'_, PyAny>>,
+        depth: Option<i64>,
     ) -> PyResult<Self> {
         guarded(py, || {
-            let w = weights_bytes(weights)?;
-            let v = text_arg(vocab_text, "vocab_text")?;
-            detach(py, |_| needle::Engine::from_bytes(w, &v))
-                .map(|inner| PyEngine { inner })
-                .map_err(|e| engine_err(py, &e))
+            let w = weights_bytes(model)?;
+            let v = match vocab {
+                Some(v) if !v.is_none() => Some(text_arg(v, "vocab")?),
+                _ => None,
+            };
+            let opts = load_options(py, depth)?;
+            match v {
+                None => detach(py, |_| needle::Engine::open_bytes_with(w, &opts)).map_err(|e| vocab_missing(py, &e)),
+                Some(v) => {
+                    detach(py, |_| needle::Engine::from_bytes_with(w, &v, &opts)).map_err(|e| engine_err(py, &e))
+                }
+            }
+            .map(|inner| PyEngine { inner })
         })
     }
 
+    /// The engine's configuration: `needle::Engine::config_json` as a dict.
     #[getter]
     fn config<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         guarded(py, || {
-            let c = self.inner.config();
-            let d = PyDict::new(py);
-            d.set_item("d_model", c.d_model)?;
-            d.set_item("num_heads", c.num_heads)?;
-            d.set_item("num_kv_heads", c.num_kv_heads)?;
-            d.set_item("head_dim", c.head_dim())?;
-            d.set_item("num_encoder_layers", c.num_encoder_layers)?;
-            d.set_item("num_decoder_layers", c.num_decoder_layers)?;
-            d.set_item("vocab_size", c.vocab_size)?;
-            d.set_item("max_enc_len", c.max_enc_len)?;
-            d.set_item("max_dec_len", c.max_dec_len)?;
-            d.set_item("no_feedforward", c.no_feedforward)?;
-            d.set_item("ffn_dim", c.ffn_dim)?;
-            #[allow(unreachable_patterns)]
-            let act = match c.activation {
-                Activation::DRelu => "drelu",
-                Activation::SwiGlu => "swiglu",
-                Activation::GeGlu => "geglu",
-                _ => "unknown",
-            };
-            d.set_item("activation", act)?;
-            d.set_item("rope_theta", c.rope_theta as f64)?;
-            d.set_item("contrastive_dim", c.contrastive_dim)?;
-            Ok(d)
+            let v: Value = needle::serde_json::from_str(&self.inner.config_json())
+                .map_err(|e| py_err(py, ErrorKind::Internal, &format!("config_json is not JSON: {e}")))?;
+            match &v {
+                Value::Object(m) => map_to_py(py, m),
+                _ => Err(py_err(py, ErrorKind::Internal, "config_json is not a JSON object")),
+            }
         })
+    }
+
+    /// The model generation: 1, 2 or 3.
+    #[getter]
+    fn generation(&self, py: Python<'_>) -> PyResult<u32> {
+        guarded(py, || Ok(self.inner.generation()))
     }
 
     #[getter]
@@ -633,7 +697,7 @@ impl PyEngine {
         guarded(py, || Ok(self.inner.contrastive_dim()))
     }
 
-    #[pyo3(signature = (query, tools, *, max_new_tokens = None, constrained = true))]
+    #[pyo3(signature = (query, tools, *, max_new_tokens = None, constrained = true, system = None))]
     fn run(
         &self,
         py: Python<'_>,
@@ -641,18 +705,20 @@ impl PyEngine {
         tools: &Bound<'_, PyAny>,
         max_new_tokens: Option<i64>,
         constrained: bool,
+        system: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyRunResult> {
         guarded(py, || {
             let q = text_arg(query, "query")?;
             let t = tools_arg(tools)?;
-            let opts = options(py, max_new_tokens, constrained)?;
+            let opts = options(py, max_new_tokens, constrained, system)?;
             let eng = &self.inner;
             let r = detach(py, |_| eng.run_with(&q, &t, &opts)).map_err(|e| engine_err(py, &e))?;
             PyRunResult::new(py, r)
         })
     }
 
-    #[pyo3(signature = (query, tools, callback, *, max_new_tokens = None, constrained = true))]
+    #[pyo3(signature = (query, tools, callback, *, max_new_tokens = None, constrained = true, system = None))]
+    #[allow(clippy::too_many_arguments)]
     fn run_stream(
         &self,
         py: Python<'_>,
@@ -661,6 +727,7 @@ impl PyEngine {
         callback: Py<PyAny>,
         max_new_tokens: Option<i64>,
         constrained: bool,
+        system: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyRunResult> {
         guarded(py, || {
             if !callback.bind(py).is_callable() {
@@ -668,7 +735,7 @@ impl PyEngine {
             }
             let q = text_arg(query, "query")?;
             let t = tools_arg(tools)?;
-            let opts = options(py, max_new_tokens, constrained)?;
+            let opts = options(py, max_new_tokens, constrained, system)?;
             let eng = &self.inner;
             let mut raised: Option<PyErr> = None;
             let r = detach(py, |gil| {
@@ -703,7 +770,8 @@ impl PyEngine {
         })
     }
 
-    #[pyo3(signature = (items, *, max_new_tokens = None, constrained = true, threads = 0, return_exceptions = false))]
+    #[pyo3(signature = (items, *, max_new_tokens = None, constrained = true, threads = 0, return_exceptions = false, system = None))]
+    #[allow(clippy::too_many_arguments)]
     fn run_batch(
         &self,
         py: Python<'_>,
@@ -712,9 +780,10 @@ impl PyEngine {
         constrained: bool,
         threads: i64,
         return_exceptions: bool,
+        system: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyList>> {
         guarded(py, || {
-            let opts = options(py, max_new_tokens, constrained)?;
+            let opts = options(py, max_new_tokens, constrained, system)?;
             if threads < 0 {
                 return Err(arg_err(py, format!("threads must be >= 0, got {threads}")));
             }
@@ -761,6 +830,25 @@ impl PyEngine {
                 }
             }
             Ok(out.unbind())
+        })
+    }
+
+    #[pyo3(signature = (query, tools, completion, *, system = None))]
+    fn confidence(
+        &self,
+        py: Python<'_>,
+        query: &Bound<'_, PyAny>,
+        tools: &Bound<'_, PyAny>,
+        completion: &Bound<'_, PyAny>,
+        system: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<f32> {
+        guarded(py, || {
+            let q = text_arg(query, "query")?;
+            let t = tools_arg(tools)?;
+            let c = text_arg(completion, "completion")?;
+            let opts = options(py, None, true, system)?;
+            let eng = &self.inner;
+            detach(py, |_| eng.confidence(&q, &t, &c, &opts)).map_err(|e| engine_err(py, &e))
         })
     }
 
@@ -823,8 +911,13 @@ impl PyEngine {
         guarded(py, || {
             let c = self.inner.config();
             Ok(format!(
-                "Engine(d_model={}, encoder_layers={}, decoder_layers={}, vocab_size={}, contrastive_dim={})",
-                c.d_model, c.num_encoder_layers, c.num_decoder_layers, c.vocab_size, c.contrastive_dim
+                "Engine(generation={}, d_model={}, encoder_layers={}, decoder_layers={}, vocab_size={}, contrastive_dim={})",
+                self.inner.generation(),
+                c.d_model,
+                c.num_encoder_layers,
+                c.num_decoder_layers,
+                c.vocab_size,
+                self.inner.contrastive_dim()
             ))
         })
     }
@@ -837,19 +930,8 @@ impl PyEngine {
 #[pyo3(signature = (code, message))]
 fn _raise_error(py: Python<'_>, code: i32, message: &str) -> PyResult<()> {
     guarded(py, || {
-        let kinds = [
-            ErrorKind::InvalidArgument,
-            ErrorKind::Io,
-            ErrorKind::InvalidWeights,
-            ErrorKind::InvalidVocab,
-            ErrorKind::InvalidTools,
-            ErrorKind::InvalidUtf8,
-            ErrorKind::Unsupported,
-            ErrorKind::Cancelled,
-            ErrorKind::Internal,
-        ];
-        match kinds.iter().find(|k| k.code() == code) {
-            Some(&k) => Err(engine_err(py, &needle::Error::new(k, message))),
+        match ErrorKind::from_code(code) {
+            Some(k) => Err(engine_err(py, &needle::Error::new(k, message))),
             None => Err(arg_err(py, format!("no error kind has code {code}"))),
         }
     })
@@ -880,6 +962,12 @@ fn _simulate_spawn_failure(py: Python<'_>, on: bool) -> PyResult<()> {
     })
 }
 
+/// The engine's error kinds (`ErrorKind::ALL`): `(code, class name, kind name)` each.
+#[pyfunction]
+fn error_kinds(py: Python<'_>) -> PyResult<Vec<(i32, &'static str, &'static str)>> {
+    guarded(py, || Ok(ErrorKind::ALL.iter().map(|&k| (k.code(), class_name(k), k.name())).collect()))
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     guarded(m.py(), || {
@@ -887,6 +975,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add_class::<PyEngine>()?;
         m.add_class::<PyRunResult>()?;
         m.add_function(wrap_pyfunction!(_raise_error, m)?)?;
+        m.add_function(wrap_pyfunction!(error_kinds, m)?)?;
+        m.add("STOP_REASONS", PyTuple::new(m.py(), StopReason::ALL.map(StopReason::as_str))?)?;
+        m.add("RESULT_FIELDS", PyTuple::new(m.py(), RunResult::JSON_FIELDS)?)?;
         m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
         m.add_function(wrap_pyfunction!(_simulate_spawn_failure, m)?)?;
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import pytest
 
@@ -19,6 +19,9 @@ MODELS = ROOT / "target" / "test-models"
 VOCAB = ROOT / "tests" / "fixtures" / "vocab" / "vocab.txt"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 PRESETS = ["tiny", "tiny-head", "tiny-ffn", "tiny-bf16", "tiny-f16", "small", "script"]
+#: The v2/v3 fixture files: preset "v3-tiny" is tests/fixtures/v3/tiny.cact (v3, confidence
+#: head), "v2-tiny" tests/fixtures/v2/tiny.cact (v2, contrastive and confidence heads).
+CACT_PRESETS = ["v3-tiny", "v2-tiny"]
 WEATHER = '[{"name":"get_weather","parameters":{"city":{"type":"string"}}}]'
 
 
@@ -33,18 +36,28 @@ def model_path(preset: str) -> Path:
     return path
 
 
-_ENGINES: dict[str, libneedle.Engine] = {}
+def cact_path(preset: str) -> Path:
+    """The `.cact` of a preset `v2-NAME` / `v3-NAME`."""
+    generation, name = preset.split("-", 1)
+    return ROOT / "tests" / "fixtures" / generation / f"{name}.cact"
 
 
-def load_engine(preset: str) -> libneedle.Engine:
-    if preset not in _ENGINES:
-        _ENGINES[preset] = libneedle.Engine.load(model_path(preset), VOCAB)
-    return _ENGINES[preset]
+_ENGINES: dict[tuple[str, Optional[int]], libneedle.Engine] = {}
+
+
+def load_engine(preset: str, depth: Optional[int] = None) -> libneedle.Engine:
+    key = (preset, depth)
+    if key not in _ENGINES:
+        if preset.startswith(("v2-", "v3-")):
+            _ENGINES[key] = libneedle.Engine.load(cact_path(preset), depth=depth)
+        else:
+            _ENGINES[key] = libneedle.Engine.load(model_path(preset), VOCAB, depth=depth)
+    return _ENGINES[key]
 
 
 @pytest.fixture(scope="session")
-def engine() -> Callable[[str], libneedle.Engine]:
-    """`engine(preset)`: a loaded engine, shared by the whole session."""
+def engine() -> Callable[..., libneedle.Engine]:
+    """`engine(preset, depth=None)`: a loaded engine, shared by the whole session."""
     return load_engine
 
 

@@ -69,6 +69,54 @@ def requests() -> list[dict[str, object]]:
     reqs.append({"op": "retrieve", "preset": "tiny", "query": "q", "descriptions": descs, "top_k": 2})
     for p in PRESETS:
         reqs.append({"op": "config", "preset": p})
+    reqs += cact_requests()
+    return reqs
+
+
+#: The v2/v3 fixture files (tests/fixtures/v2|v3/tiny.cact, random weights: gibberish text,
+#: but every field, option and error is checked against the Rust engine's).
+CACT = ["v3-tiny", "v2-tiny"]
+SYSTEM = "You are a helpful assistant that calls tools."
+
+
+def cact_requests() -> list[dict[str, object]]:
+    reqs: list[dict[str, object]] = []
+    items = [
+        ("What's the weather in Paris?", WEATHER),
+        ("Text Ann that I'm late", '[{"name":"send_text","parameters":{"to":{"type":"string"},"body":{"type":"string"}}}]'),
+        ("hello", "[]"),
+    ]
+    for p in CACT:
+        reqs.append({"op": "config", "preset": p})
+        for q, t in items:
+            for system in (None, SYSTEM):
+                for constrained in (True, False):
+                    reqs.append({"op": "run", "preset": p, "query": q, "tools": t, "max_new_tokens": 12,
+                                 "constrained": constrained, "system": system})
+        reqs.append({"op": "run", "preset": p, "query": "hi", "tools": WEATHER, "max_new_tokens": 0, "constrained": True})
+        for stop_after in (None, 1, 4):
+            reqs.append({"op": "stream", "preset": p, "query": items[0][0], "tools": items[0][1],
+                         "max_new_tokens": 10, "system": SYSTEM, "stop_after": stop_after})
+        reqs.append({"op": "batch", "preset": p, "items": [list(i) for i in items] + [["q", "not json"]],
+                     "max_new_tokens": 8, "system": SYSTEM})
+        for completion in ('[{"name":"get_weather","arguments":{"city":"Paris"}}]', "", "plain text"):
+            for system in (None, SYSTEM):
+                reqs.append({"op": "confidence", "preset": p, "query": items[0][0], "tools": items[0][1],
+                             "completion": completion, "system": system})
+        reqs.append({"op": "confidence", "preset": p, "query": "q", "tools": "[", "completion": "x"})
+        reqs.append({"op": "run", "preset": p, "query": "q", "tools": '[{"description":"x"}]', "max_new_tokens": 4, "constrained": True})
+        reqs.append({"op": "contrastive", "preset": p, "text": "book a flight"})
+        reqs.append({"op": "retrieve", "preset": p, "query": "weather", "top_k": 2,
+                     "descriptions": ["Get the weather", "Play music", "Send a text"]})
+    # The v3 ladder: fewer blocks, other answers; depth with a v2 or v1 file is refused.
+    for depth in (2, 3, 4, 1, 5):
+        reqs.append({"op": "config", "preset": "v3-tiny", "depth": depth})
+        reqs.append({"op": "run", "preset": "v3-tiny", "depth": depth, "query": items[0][0], "tools": items[0][1],
+                     "max_new_tokens": 8, "constrained": True})
+    reqs.append({"op": "config", "preset": "v2-tiny", "depth": 2})
+    reqs.append({"op": "config", "preset": "tiny", "depth": 2})
+    # Confidence without a head (v1).
+    reqs.append({"op": "confidence", "preset": "tiny", "query": "q", "tools": WEATHER, "completion": "[]"})
     return reqs
 
 

@@ -54,7 +54,15 @@ def test_readme_example_runs(tmp_path: Path) -> None:
     assert lines[0] == "[{'name': 'get_weather', 'arguments': {'city': 'Paris'}}]"
     assert lines[1].startswith('[{"name":"get_weather","arguments":{"city":"Paris"}}] [')
     assert "'city': 'Rome'" in out and "'city': 'Lima'" in out
-    assert lines[-1] == "InvalidToolsError tools[0].name is missing"
+    assert "InvalidToolsError tools[0].name is missing" in lines
+    # The v3 part, on the repository's v3 test file: generation, fields, confidence, depth.
+    v3 = lines[lines.index("InvalidToolsError tools[0].name is missing") + 1:]
+    assert v3[0] == "3 4 True"
+    stop, prompt_tokens, reasoning, confidence = v3[1].split(" ")
+    assert stop in libneedle.STOP_REASONS and int(prompt_tokens) > 0 and reasoning
+    assert 0.0 <= float(confidence) <= 1.0
+    assert 0.0 <= float(v3[2]) <= 1.0
+    assert v3[3] == "2 max_tokens"
 
 
 @pytest.mark.skipif(shutil.which("readelf") is None or sys.platform != "linux", reason="needs readelf (Linux)")

@@ -15,7 +15,7 @@ import libneedle
 from conftest import LIVE_CASES, engine_cases, parity_cases
 
 CASES = engine_cases()
-EngineFn = Callable[[str], libneedle.Engine]
+EngineFn = Callable[..., libneedle.Engine]
 
 
 def f32(x: float) -> float:
@@ -32,12 +32,16 @@ def same_floats(got: list[float], want: list[float]) -> None:
 
 
 def check_result(r: libneedle.RunResult, want: dict[str, Any]) -> None:
+    """Every field of the engine's result JSON, as JSON and as the attribute of that name."""
     assert json.loads(r.to_json()) == want
-    assert r.text == want["text"]
-    assert r.calls == want["calls"]
-    assert r.token_ids == want["token_ids"]
-    assert r.encoder_tokens == want["encoder_tokens"]
-    assert r.stop == want["stop"]
+    assert list(want) == list(libneedle.RESULT_FIELDS)
+    for field in libneedle.RESULT_FIELDS:
+        got = getattr(r, field)
+        if field == "confidence" and got is not None:
+            assert got == f32(want[field])
+        else:
+            assert got == want[field], field
+    assert r.stop in libneedle.STOP_REASONS
 
 
 BY_CODE: dict[int, type[libneedle.NeedleError]] = {c.code: c for c in libneedle.NeedleError.__subclasses__()}
@@ -52,11 +56,17 @@ def expect_error(resp: dict[str, Any]) -> contextlib.AbstractContextManager[Any]
 @pytest.mark.parametrize("case", CASES, ids=[f"{i}-{c['req']['op']}-{c['req']['preset']}" for i, c in enumerate(CASES)])
 def test_same_as_rust_engine(engine: EngineFn, case: dict[str, Any]) -> None:
     req, resp = case["req"], case["resp"]
-    e = engine(req["preset"])
     op = req["op"]
+    system: Optional[str] = req.get("system")
+    if "depth" in req and "err" in resp:  # a load option the file refuses
+        with expect_error(resp):
+            engine(req["preset"], req["depth"])
+        return
+    e = engine(req["preset"], req.get("depth"))
     if op == "run":
         def call() -> libneedle.RunResult:
-            return e.run(req["query"], req["tools"], max_new_tokens=req["max_new_tokens"], constrained=req["constrained"])
+            return e.run(req["query"], req["tools"], max_new_tokens=req["max_new_tokens"],
+                         constrained=req["constrained"], system=system)
         if "err" in resp:
             with expect_error(resp):
                 call()
@@ -70,10 +80,27 @@ def test_same_as_rust_engine(engine: EngineFn, case: dict[str, Any]) -> None:
             seen.append([token_id, piece])
             return stop_after is None or len(seen) < stop_after
 
-        r = e.run_stream(req["query"], req["tools"], on_token)
+        r = e.run_stream(req["query"], req["tools"], on_token, max_new_tokens=req.get("max_new_tokens"), system=system)
         check_result(r, resp["ok"]["result"])
         assert seen == resp["ok"]["pieces"]
         assert [i for i, _ in seen] == r.token_ids
+    elif op == "batch":
+        items = [(q, t) for q, t in req["items"]]
+        batch = e.run_batch(items, max_new_tokens=req["max_new_tokens"], system=system, return_exceptions=True)
+        assert len(batch) == len(resp["ok"])
+        for g, want in zip(batch, resp["ok"]):
+            if "err" in want:
+                assert isinstance(g, BY_CODE[want["err"]["code"]]) and str(g) == want["err"]["message"]
+            else:
+                assert isinstance(g, libneedle.RunResult)
+                check_result(g, want["ok"])
+    elif op == "confidence":
+        if "err" in resp:
+            with expect_error(resp):
+                e.confidence(req["query"], req["tools"], req["completion"], system=system)
+        else:
+            c = e.confidence(req["query"], req["tools"], req["completion"], system=system)
+            same_floats([c], [resp["ok"]])
     elif op == "contrastive":
         if "err" in resp:
             with expect_error(resp):
@@ -91,9 +118,9 @@ def test_same_as_rust_engine(engine: EngineFn, case: dict[str, Any]) -> None:
             assert [i for i, _ in ranked] == [i for i, _ in resp["ok"]]
             same_floats([s for _, s in ranked], [s for _, s in resp["ok"]])
     elif op == "config":
-        cfg = e.config
-        for k, v in resp["ok"].items():
-            assert cfg[k] == v, k
+        # The whole config JSON of the engine, key for key (Engine::config_json).
+        assert e.config == resp["ok"]
+        assert e.generation == resp["ok"]["generation"]
     else:  # pragma: no cover
         raise AssertionError(op)
 
@@ -102,6 +129,22 @@ def test_fixtures_cover_real_calls_and_errors() -> None:
     runs = [c["resp"] for c in CASES if c["req"]["op"] == "run"]
     assert sum(1 for r in runs if "ok" in r and r["ok"]["calls"]) >= 3
     assert sum(1 for r in runs if "err" in r) >= 5
+
+
+def test_fixtures_cover_every_generation() -> None:
+    """v2 and v3 files through run (system, constrained), stream, batch, confidence, depth."""
+    configs = {c["req"]["preset"]: c["resp"]["ok"] for c in CASES
+               if c["req"]["op"] == "config" and "ok" in c["resp"] and "depth" not in c["req"]}
+    assert {cfg["generation"] for cfg in configs.values()} == {1, 2, 3}
+    for preset in ("v2-tiny", "v3-tiny"):
+        ops = {c["req"]["op"] for c in CASES if c["req"]["preset"] == preset}
+        assert {"run", "stream", "batch", "confidence", "config"} <= ops, preset
+        runs = [c["resp"]["ok"] for c in CASES if c["req"]["preset"] == preset and c["req"]["op"] == "run" and "ok" in c["resp"]]
+        # Both files carry the head: a confidence for every answer that has tokens.
+        assert all(isinstance(r["confidence"], float) == bool(r["token_ids"]) for r in runs)
+        assert any(c["req"].get("system") for c in CASES if c["req"]["preset"] == preset)
+    assert sum(1 for c in CASES if c["req"].get("depth") and "ok" in c["resp"]) >= 3
+    assert sum(1 for c in CASES if c["req"].get("depth") and "err" in c["resp"]) >= 3
 
 
 PARITY = [c for c in parity_cases() if not c["preset"].startswith("full")][::6]

@@ -209,7 +209,7 @@ def test_lone_surrogates_raise_invalid_utf8(engine: EngineFn) -> None:
         ("text", lambda: h.encode_contrastive(BAD)),
         ("query", lambda: h.retrieve_tools(BAD, ["a"], 1)),
         ("description", lambda: h.retrieve_tools("q", ["a", BAD], 1)),
-        ("vocab_text", lambda: libneedle.Engine.from_bytes(model_path("tiny").read_bytes(), vocab + BAD)),
+        ("vocab", lambda: libneedle.Engine.from_bytes(model_path("tiny").read_bytes(), vocab + BAD)),
     ]
     for what, call in cases:
         with pytest.raises(libneedle.InvalidUtf8Error, match=what) as info:
