@@ -2,7 +2,8 @@
 # Go wrapper checks (go/): `cargo cinstall` into a prefix under target/, pkg-config set up
 # for cgo, the synthetic models generated, then go vet, go test -race, the suite under
 # GOGC=1, the needle_static build tag (test suite and an example without libneedle.so),
-# the example program, and the Swift package check (tools/check_swift.py).
+# the example programs (v1 and a .cact), and the wrapper check (tools/check_wrappers.py: Go,
+# Swift, Python and JavaScript against needle.h and the engine's lists, with its self-test).
 # Exits non-zero if anything fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,11 +65,11 @@ LD_LIBRARY_PATH= run_tests "go test -tags needle_static" -tags needle_static -v
 
 step "examples"
 TOOLS_JSON='[{"name":"getWeather","parameters":{"city":{"type":"string"}}}]'
-check_demo() { # binary, label
+check_demo() { # binary, label[, weights, vocab, generation]
   local out
-  if out=$("$1" "$MODELS/tiny.safetensors" "$VOCAB" "What's the weather in Paris?" "$TOOLS_JSON" 2>&1) &&
+  if out=$("$1" "${3:-$MODELS/tiny.safetensors}" "${4-$VOCAB}" "What's the weather in Paris?" "$TOOLS_JSON" 2>&1) &&
     grep -q "same answer: true" <<<"$out" && grep -q "batch: 2 answers" <<<"$out" &&
-    grep -q "error handled: invalid tools JSON" <<<"$out"; then
+    grep -q "error handled: invalid tools JSON" <<<"$out" && grep -qx "generation: ${5:-1}" <<<"$out"; then
     echo "  ok: $2"
   else
     echo "$out" | tail -5; bad "$2"
@@ -76,6 +77,8 @@ check_demo() { # binary, label
 }
 go build -o "$WORK/needle-demo" ./examples/needle-demo
 check_demo "$WORK/needle-demo" "example (shared libneedle)"
+check_demo "$WORK/needle-demo" "example on a v3 .cact (no vocabulary)" "$ROOT/tests/fixtures/v3/tiny.cact" "" 3
+check_demo "$WORK/needle-demo" "example on a v2 .cact (no vocabulary)" "$ROOT/tests/fixtures/v2/tiny.cact" "" 2
 go build -tags needle_static -o "$WORK/needle-demo-static" ./examples/needle-demo
 if ldd "$WORK/needle-demo-static" | grep -q libneedle; then bad "static example still links libneedle.so"; else echo "  ok: static example has no libneedle.so dependency"; fi
 LD_LIBRARY_PATH= check_demo "$WORK/needle-demo-static" "example (static libneedle)"
@@ -85,8 +88,11 @@ if python3 "$ROOT/tools/check_readme.py" go/examples/quickstart/main.go examples
 if qs_out=$(go run ./examples/quickstart 2>&1) &&
   [ "$(head -1 <<<"$qs_out")" = '[{"name":"get_weather","arguments":{"city":"Paris"}}]' ] &&
   grep -qF 'get_weather {"city":"Paris"}' <<<"$qs_out" && grep -qF '"city":"Lima"' <<<"$qs_out" &&
-  grep -qF 'invalid tools JSON - invalid tools JSON: tools[0].name' <<<"$qs_out"; then
-  echo "  ok: go run ./examples/quickstart answers with the bundled demo model"
+  grep -qF 'invalid tools JSON - invalid tools JSON: tools[0].name' <<<"$qs_out" &&
+  grep -qE '^generation 3 stop [a-z_]+ confidence 0\.[0-9]+' <<<"$qs_out" &&
+  grep -qE '^confidence of a given completion: 0\.[0-9]{3} <nil>$' <<<"$qs_out" &&
+  grep -qxF 'a .cact takes no vocabulary' <<<"$qs_out"; then
+  echo "  ok: go run ./examples/quickstart answers with the bundled demo model, and runs the v3 part"
 else
   echo "$qs_out" | tail -5; bad "go run ./examples/quickstart"
 fi
@@ -104,8 +110,8 @@ else
 fi
 
 cd "$ROOT"
-step "Swift package check (no Swift toolchain here: static checks only)"
-if python3 tools/check_swift.py --self-test; then echo "  ok: swift check"; else bad "swift check"; fi
+step "wrapper check (Go, Swift, Python, JavaScript against needle.h and the engine's lists; Swift: static only)"
+if python3 tools/check_wrappers.py --self-test; then echo "  ok: wrapper check"; else bad "wrapper check"; fi
 
 if [ "$fail" -ne 0 ]; then echo "Go/Swift checks: FAILED"; exit 1; fi
 echo "Go/Swift checks: all passed"

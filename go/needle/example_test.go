@@ -33,14 +33,14 @@ func ExampleEngine_RunStream() {
 		log.Fatal(err)
 	}
 	defer engine.Close()
-	text, err := engine.RunStream("Weather in Oslo?", weatherTools, func(id uint32, piece string) bool {
+	r, err := engine.RunStream("Weather in Oslo?", weatherTools, func(id uint32, piece string) bool {
 		fmt.Print(piece)
-		return true // false stops generation after this token
+		return true // false stops generation after this token (r.Stop is then "callback")
 	}, needle.MaxNewTokens(64))
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("\n" + text)
+	fmt.Println("\n"+r.Text, r.Stop)
 }
 
 func ExampleError() {

@@ -1,8 +1,9 @@
-// Package needle runs Needle v1, a 26M-parameter tool-calling model, through libneedle's
-// C API (needle.h). Given a user query and a JSON list of tools it returns the function
-// call(s) the model chose:
+// Package needle runs Needle, Cactus Compute's tool-calling models, through libneedle's C
+// API (needle.h): v1 (needle.safetensors + vocab.txt) and v2/v3 (a .cact file, which
+// carries its own tokenizer). Given a user query and a JSON list of tools it returns the
+// function call(s) the model chose:
 //
-//	e, err := needle.Load("needle.safetensors", "vocab.txt")
+//	e, err := needle.Load("needle3.cact", "") // v1: needle.Load("needle.safetensors", "vocab.txt")
 //	if err != nil { ... }
 //	defer e.Close()
 //	r, err := e.Run("What's the weather in Paris?", `[{"name":"get_weather","parameters":{"city":{"type":"string"}}}]`)
@@ -62,14 +63,51 @@ static needle_engine *gn_load_bytes(const uint8_t *w, size_t wl, const char *v, 
 	return e;
 }
 
+// A new load-options object set up in one go (depth 0: the whole model).
+static needle_load_options *gn_load_options(uint32_t depth, gn_err *err) {
+	needle_load_options *o = needle_load_options_new();
+	if (!o) {
+		err->status = NEEDLE_ERR_INTERNAL;
+		err->msg = strdup("needle_load_options_new returned NULL");
+		return NULL;
+	}
+	if (needle_load_options_set_depth(o, depth) != NEEDLE_OK) {
+		gn_capture(err);
+		needle_load_options_free(o);
+		return NULL;
+	}
+	return o;
+}
+
+static needle_engine *gn_load_with(const char *w, const char *v, uint32_t depth, gn_err *err) {
+	needle_load_options *o = gn_load_options(depth, err);
+	if (!o) return NULL;
+	needle_engine *e = needle_load_with(w, v, o);
+	if (!e) gn_capture(err);
+	needle_load_options_free(o);
+	return e;
+}
+
+static needle_engine *gn_load_bytes_with(const uint8_t *w, size_t wl, const char *v, size_t vl, uint32_t depth,
+                                         gn_err *err) {
+	needle_load_options *o = gn_load_options(depth, err);
+	if (!o) return NULL;
+	needle_engine *e = needle_load_bytes_with(w, wl, v, vl, o);
+	if (!e) gn_capture(err);
+	needle_load_options_free(o);
+	return e;
+}
+
 static char *gn_config_json(const needle_engine *e, gn_err *err) {
 	char *s = needle_config_json(e);
 	if (!s) gn_capture(err);
 	return s;
 }
 
-// A new options object set up in one go (threads and max_new_tokens < 0: default).
-static needle_options *gn_options(int64_t max_new_tokens, int constrained, int64_t threads, gn_err *err) {
+// A new options object set up in one go (threads and max_new_tokens < 0: default;
+// system NULL: none).
+static needle_options *gn_options(int64_t max_new_tokens, int constrained, int64_t threads, const char *system,
+                                  gn_err *err) {
 	needle_options *o = needle_options_new();
 	if (!o) {
 		err->status = NEEDLE_ERR_INTERNAL;
@@ -80,6 +118,7 @@ static needle_options *gn_options(int64_t max_new_tokens, int constrained, int64
 	if (max_new_tokens >= 0) st = needle_options_set_max_new_tokens(o, (uint32_t)max_new_tokens);
 	if (st == NEEDLE_OK) st = needle_options_set_constrained(o, constrained != 0);
 	if (st == NEEDLE_OK && threads >= 0) st = needle_options_set_threads(o, (uint32_t)threads);
+	if (st == NEEDLE_OK && system) st = needle_options_set_system(o, system);
 	if (st != NEEDLE_OK) {
 		gn_capture(err);
 		needle_options_free(o);
@@ -108,16 +147,23 @@ static bool gn_token(uint32_t id, const char *piece, void *user_data) {
 	return needleGoToken(id, (char *)piece, (uintptr_t)user_data, gn_thread_id());
 }
 
-static char *gn_run_stream(const needle_engine *e, const char *q, const char *t, const needle_options *o,
-                           uintptr_t handle, gn_err *err) {
-	char *s = needle_run_stream(e, q, t, o, gn_token, (void *)handle);
+static char *gn_run_stream_json(const needle_engine *e, const char *q, const char *t, const needle_options *o,
+                                uintptr_t handle, gn_err *err) {
+	char *s = needle_run_stream_json(e, q, t, o, gn_token, (void *)handle);
 	if (!s) gn_capture(err);
 	return s;
 }
 
-static int32_t gn_run_batch(const needle_engine *e, const char *const *q, const char *const *t, size_t n,
-                            const needle_options *o, char **out, gn_err *err) {
-	needle_status st = needle_run_batch(e, q, t, n, o, out);
+static int32_t gn_run_batch_json(const needle_engine *e, const char *const *q, const char *const *t, size_t n,
+                                 const needle_options *o, char **out, gn_err *err) {
+	needle_status st = needle_run_batch_json(e, q, t, n, o, out);
+	if (st != NEEDLE_OK) gn_capture(err);
+	return (int32_t)st;
+}
+
+static int32_t gn_confidence(const needle_engine *e, const char *q, const char *t, const char *c,
+                             const needle_options *o, float *out, gn_err *err) {
+	needle_status st = needle_confidence(e, q, t, c, o, out);
 	if (st != NEEDLE_OK) gn_capture(err);
 	return (int32_t)st;
 }
@@ -224,7 +270,8 @@ const (
 	StopMaxSeqLen StopReason = "max_seq_len" // a v2/v3 model reached its sequence limit
 )
 
-// Result is the structured answer of Run.
+// Result is the structured answer of Run, RunStream and RunBatch: needle_run_json's object
+// (RunResult::JSON_FIELDS of the engine), every field always present.
 type Result struct {
 	// Calls are the parsed calls; nil when Text is not a valid call list.
 	Calls []Call `json:"calls"`
@@ -288,8 +335,37 @@ func goStr(s *C.char) string {
 	return out
 }
 
-// Load loads a model from needle.safetensors (memory-mapped) and vocab.txt.
+// LoadOptions are the settings of LoadWith and LoadBytesWith. The zero value loads the
+// whole model, as Load does.
+type LoadOptions struct {
+	// Depth (Needle v3 only) keeps this many of the file's blocks (2 … its layers, in
+	// upstream's ladder order) for a smaller, faster model; 0 keeps them all. Any other
+	// depth with a v1 or v2 file, or one out of range, fails with ErrInvalidArgument.
+	Depth int
+}
+
+// Load loads a model file of any generation, detected from its first bytes: a v1
+// needle.safetensors (memory-mapped) with its vocab.txt, or a v2/v3 .cact (memory-mapped),
+// whose tokenizer is inside: pass vocabPath "" for a .cact. A vocabulary with a .cact, or
+// none with a v1 file, fails with ErrInvalidArgument.
 func Load(weightsPath, vocabPath string) (*Engine, error) {
+	return loadPath(weightsPath, vocabPath, nil)
+}
+
+// LoadWith is Load with load options (LoadOptions{Depth: n} for a v3 ladder depth).
+func LoadWith(weightsPath, vocabPath string, opts LoadOptions) (*Engine, error) {
+	return loadPath(weightsPath, vocabPath, &opts)
+}
+
+// depthArg checks a LoadOptions' depth for C.
+func depthArg(opts *LoadOptions) (C.uint32_t, error) {
+	if opts.Depth < 0 || int64(opts.Depth) > 1<<32-1 {
+		return 0, newError(StatusInvalidArgument, fmt.Sprintf("LoadOptions.Depth %d out of range", opts.Depth))
+	}
+	return C.uint32_t(opts.Depth), nil
+}
+
+func loadPath(weightsPath, vocabPath string, opts *LoadOptions) (*Engine, error) {
 	if err := checkLibrary(); err != nil {
 		return nil, err
 	}
@@ -298,35 +374,68 @@ func Load(weightsPath, vocabPath string) (*Engine, error) {
 		return nil, err
 	}
 	defer C.free(unsafe.Pointer(w))
-	v, err := cstr(vocabPath, "vocab path")
-	if err != nil {
-		return nil, err
+	var v *C.char // NULL: no vocabulary (a .cact)
+	if vocabPath != "" {
+		if v, err = cstr(vocabPath, "vocab path"); err != nil {
+			return nil, err
+		}
+		defer C.free(unsafe.Pointer(v))
 	}
-	defer C.free(unsafe.Pointer(v))
 	var ce cErr
-	p := C.gn_load(w, v, &ce)
+	var p *C.needle_engine
+	if opts == nil {
+		p = C.gn_load(w, v, &ce)
+	} else {
+		depth, err := depthArg(opts)
+		if err != nil {
+			return nil, err
+		}
+		p = C.gn_load_with(w, v, depth, &ce)
+	}
 	if p == nil {
 		return nil, cError(&ce)
 	}
 	return newEngine(p), nil
 }
 
-// LoadBytes loads a model from the contents of needle.safetensors and vocab.txt. Both are
-// copied; the slices may be reused after the call.
+// LoadBytes loads a model from the contents of its file and, for a v1 model, of vocab.txt;
+// for a .cact pass vocab nil. Both are copied; the slices may be reused after the call.
 func LoadBytes(weights, vocab []byte) (*Engine, error) {
+	return loadFromBytes(weights, vocab, nil)
+}
+
+// LoadBytesWith is LoadBytes with load options.
+func LoadBytesWith(weights, vocab []byte, opts LoadOptions) (*Engine, error) {
+	return loadFromBytes(weights, vocab, &opts)
+}
+
+func loadFromBytes(weights, vocab []byte, opts *LoadOptions) (*Engine, error) {
 	if err := checkLibrary(); err != nil {
 		return nil, err
 	}
-	var one [1]byte // C rejects NULL even for empty input: pass a valid pointer instead
-	wp, vp := unsafe.Pointer(&one[0]), unsafe.Pointer(&one[0])
+	var one [1]byte // C rejects NULL weights even when empty: pass a valid pointer instead
+	wp := unsafe.Pointer(&one[0])
 	if len(weights) > 0 {
 		wp = unsafe.Pointer(&weights[0])
 	}
-	if len(vocab) > 0 {
-		vp = unsafe.Pointer(&vocab[0])
+	var vp unsafe.Pointer // nil vocab: NULL (a .cact); an empty one: a valid pointer, length 0
+	if vocab != nil {
+		vp = unsafe.Pointer(&one[0])
+		if len(vocab) > 0 {
+			vp = unsafe.Pointer(&vocab[0])
+		}
 	}
 	var ce cErr
-	p := C.gn_load_bytes((*C.uint8_t)(wp), C.size_t(len(weights)), (*C.char)(vp), C.size_t(len(vocab)), &ce)
+	var p *C.needle_engine
+	if opts == nil {
+		p = C.gn_load_bytes((*C.uint8_t)(wp), C.size_t(len(weights)), (*C.char)(vp), C.size_t(len(vocab)), &ce)
+	} else {
+		depth, err := depthArg(opts)
+		if err != nil {
+			return nil, err
+		}
+		p = C.gn_load_bytes_with((*C.uint8_t)(wp), C.size_t(len(weights)), (*C.char)(vp), C.size_t(len(vocab)), depth, &ce)
+	}
 	runtime.KeepAlive(weights)
 	runtime.KeepAlive(vocab)
 	if p == nil {
@@ -437,8 +546,23 @@ func (e *Engine) exitCallback(thread uintptr) {
 	e.mu.Unlock()
 }
 
-// Config returns the model configuration as JSON (d_model, heads, layers, vocab_size,
-// max_enc_len, max_dec_len, contrastive_dim, ...).
+// Generation is the model generation of the engine: 1 (needle.safetensors), 2 or 3
+// (.cact); 0 once the engine is closed.
+func (e *Engine) Generation() int {
+	p, err := e.acquire()
+	if err != nil {
+		return 0
+	}
+	defer e.release()
+	g := int(C.needle_generation(p))
+	runtime.KeepAlive(e)
+	return g
+}
+
+// Config returns the engine's configuration JSON (needle_config_json, as is): "generation"
+// and every geometry field of the file (v1: d_model, num_heads, layers, vocab_size,
+// max_enc_len, max_dec_len, activation, head_dim, ...; v2/v3: the .cact header), with
+// "contrastive_dim" and "confidence_head".
 func (e *Engine) Config() (json.RawMessage, error) {
 	p, err := e.acquire()
 	if err != nil {
@@ -472,55 +596,61 @@ func (e *Engine) Run(query, tools string, opts ...Option) (*Result, error) {
 	if s == nil {
 		return nil, cError(&ce)
 	}
-	js := goStr(s)
+	return parseResult(goStr(s), "needle_run_json")
+}
+
+// parseResult decodes one structured result JSON of libneedle.
+func parseResult(js, what string) (*Result, error) {
 	r := new(Result)
 	if err := json.Unmarshal([]byte(js), r); err != nil {
-		return nil, newError(StatusInternal, fmt.Sprintf("cannot parse needle_run_json output: %v", err))
+		return nil, newError(StatusInternal, fmt.Sprintf("cannot parse %s output: %v", what, err))
 	}
 	return r, nil
 }
 
 // RunStream answers like Run, calling fn (if not nil) on the calling goroutine for every
 // generated token, in order, with its id and text (empty if the piece contains a NUL
-// byte). Generation stops early only when fn returns false (after that token; RunStream
-// then returns the text so far) or panics (RunStream then returns an error matching
-// ErrCallbackPanic that carries the panic value); otherwise it runs to the end, even if fn
-// closes the engine. fn may make calls on this engine (they fail with ErrClosed once Close
-// has begun) and may call Close (see Close).
-func (e *Engine) RunStream(query, tools string, fn func(id uint32, piece string) bool, opts ...Option) (string, error) {
+// byte), and returns the same structured Result as Run. Generation stops early only when
+// fn returns false (after that token; the Result then holds the answer so far, with Stop
+// StopCallback) or panics (RunStream then returns an error matching ErrCallbackPanic that
+// carries the panic value); otherwise it runs to the end, even if fn closes the engine. fn
+// may make calls on this engine (they fail with ErrClosed once Close has begun) and may
+// call Close (see Close).
+func (e *Engine) RunStream(query, tools string, fn func(id uint32, piece string) bool, opts ...Option) (*Result, error) {
 	p, err := e.acquire()
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	defer e.release()
 	call, err := newCall(query, tools, opts)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	defer call.free()
 	st := &streamState{fn: fn, engine: e}
 	h := newHandle(st)
 	defer h.Delete()
 	var ce cErr
-	s := C.gn_run_stream(p, call.q, call.t, call.o, C.uintptr_t(h), &ce)
+	s := C.gn_run_stream_json(p, call.q, call.t, call.o, C.uintptr_t(h), &ce)
 	runtime.KeepAlive(e)
 	if s == nil {
 		if st.panicked != nil {
-			return "", st.panicked
+			return nil, st.panicked
 		}
-		return "", cError(&ce)
+		return nil, cError(&ce)
 	}
-	text := goStr(s)
+	js := goStr(s)
 	if st.panicked != nil {
-		return "", st.panicked
+		return nil, st.panicked
 	}
-	return text, nil
+	return parseResult(js, "needle_run_stream_json")
 }
 
 // RunBatch answers several queries in parallel (Threads sets the number of worker
-// threads; the default is all cores) and returns the answer texts in order. If an item
-// fails, no texts are returned and the error (of the first failing item) names its index.
-func (e *Engine) RunBatch(items []BatchItem, opts ...Option) ([]string, error) {
+// threads; the default is all cores) and returns their structured results in order, each
+// the Result Run gives for that item. If an item fails, no results are returned and the
+// error (of the first failing item) names its index.
+func (e *Engine) RunBatch(items []BatchItem, opts ...Option) ([]Result, error) {
 	p, err := e.acquire()
 	if err != nil {
 		return nil, err
@@ -528,7 +658,7 @@ func (e *Engine) RunBatch(items []BatchItem, opts ...Option) ([]string, error) {
 	defer e.release()
 	n := len(items)
 	if n == 0 {
-		return []string{}, nil
+		return []Result{}, nil
 	}
 	o, err := buildOptions(opts)
 	if err != nil {
@@ -552,16 +682,56 @@ func (e *Engine) RunBatch(items []BatchItem, opts ...Option) ([]string, error) {
 		}
 	}
 	var ce cErr
-	st := C.gn_run_batch(p, unsafe.SliceData(qs), unsafe.SliceData(ts), C.size_t(n), o, unsafe.SliceData(outs), &ce)
+	st := C.gn_run_batch_json(p, unsafe.SliceData(qs), unsafe.SliceData(ts), C.size_t(n), o, unsafe.SliceData(outs), &ce)
 	runtime.KeepAlive(e)
 	if st != 0 {
 		return nil, cError(&ce)
 	}
-	texts := make([]string, n)
-	for i := range texts {
-		texts[i] = goStr(outs[i])
+	jsons := make([]string, n)
+	for i := range jsons { // take (and free) every string before parsing any
+		jsons[i] = goStr(outs[i])
 	}
-	return texts, nil
+	results := make([]Result, n)
+	for i, js := range jsons {
+		r, err := parseResult(js, fmt.Sprintf("needle_run_batch_json item %d", i))
+		if err != nil {
+			return nil, err
+		}
+		results[i] = *r
+	}
+	return results, nil
+}
+
+// Confidence is the confidence head's probability that completion (the model's output
+// text, e.g. "<tool_call>[…]</tool_call>") answers query with tools (Needle v2/v3 files
+// with the head; otherwise the error matches ErrUnsupported). The prompt uses the System
+// option if given; the other options are ignored. The completion is encoded on its own, as
+// upstream's fine-tuning encodes a target, so a run's own output text whose tokens
+// re-encode the same gives that run's Result.Confidence.
+func (e *Engine) Confidence(query, tools, completion string, opts ...Option) (float32, error) {
+	p, err := e.acquire()
+	if err != nil {
+		return 0, err
+	}
+	defer e.release()
+	call, err := newCall(query, tools, opts)
+	if err != nil {
+		return 0, err
+	}
+	defer call.free()
+	c, err := cstr(completion, "completion")
+	if err != nil {
+		return 0, err
+	}
+	defer C.free(unsafe.Pointer(c))
+	var out C.float
+	var ce cErr
+	st := C.gn_confidence(p, call.q, call.t, c, call.o, &out, &ce)
+	runtime.KeepAlive(e)
+	if st != 0 {
+		return 0, cError(&ce)
+	}
+	return float32(out), nil
 }
 
 // ContrastiveDim is the width of the model's contrastive head, 0 if it has none (as the
@@ -707,8 +877,16 @@ func buildOptions(opts []Option) (*C.needle_options, error) {
 	if s.constrained {
 		constrained = 1
 	}
+	var system *C.char // NULL: no system prompt
+	if s.system != nil {
+		var err error
+		if system, err = cstr(*s.system, "system prompt"); err != nil {
+			return nil, err
+		}
+		defer C.free(unsafe.Pointer(system))
+	}
 	var ce cErr
-	o := C.gn_options(C.int64_t(s.maxNewTokens), constrained, C.int64_t(s.threads), &ce)
+	o := C.gn_options(C.int64_t(s.maxNewTokens), constrained, C.int64_t(s.threads), system, &ce)
 	if o == nil {
 		return nil, cError(&ce)
 	}

@@ -111,8 +111,15 @@ func TestStatusNames(t *testing.T) {
 	}
 }
 
-// cReference builds testdata/cref.c against the installed library and runs it on lines.
+// cReference builds testdata/cref.c against the installed library and runs it on lines
+// with a v1 model and the test vocabulary.
 func cReference(t *testing.T, weights string, lines []string) []string {
+	t.Helper()
+	return cReferenceArgs(t, []string{weights, vocabPath()}, lines)
+}
+
+// cReferenceArgs runs testdata/cref.c with args (weights, vocab or "-", optional depth).
+func cReferenceArgs(t *testing.T, crefArgs []string, lines []string) []string {
 	t.Helper()
 	cc := os.Getenv("CC")
 	if cc == "" {
@@ -130,7 +137,7 @@ func cReference(t *testing.T, weights string, lines []string) []string {
 	if out, err := exec.Command(cc, args...).CombinedOutput(); err != nil {
 		t.Fatalf("building the C reference: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, weights, vocabPath())
+	cmd := exec.Command(bin, crefArgs...)
 	// The helper links libneedle.so even when this test binary links libneedle.a.
 	if libdir, err := exec.Command("pkg-config", "--variable=libdir", "needle").Output(); err == nil {
 		cmd.Env = append(os.Environ(), "LD_LIBRARY_PATH="+strings.TrimSpace(string(libdir))+":"+os.Getenv("LD_LIBRARY_PATH"))
@@ -506,7 +513,7 @@ func TestStream(t *testing.T) {
 		r := mustRun(t, e, q, tools)
 		var ids []uint32
 		var pieces strings.Builder
-		text, err := e.RunStream(q, tools, func(id uint32, piece string) bool {
+		sr, err := e.RunStream(q, tools, func(id uint32, piece string) bool {
 			ids = append(ids, id)
 			pieces.WriteString(piece)
 			return true
@@ -514,31 +521,33 @@ func TestStream(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if text != r.Text || !reflect.DeepEqual(ids, r.TokenIDs) {
-			t.Errorf("%q: stream %q %v, run %q %v", q, text, ids, r.Text, r.TokenIDs)
+		if !reflect.DeepEqual(sr, r) || !reflect.DeepEqual(ids, r.TokenIDs) {
+			t.Errorf("%q: stream %+v %v, run %+v", q, sr, ids, r)
 		}
 		if pieces.Len() == 0 {
 			t.Errorf("%q: no piece text streamed", q)
 		}
 		// Early stop after two tokens.
 		var first []uint32
-		text2, err := e.RunStream(q, tools, func(id uint32, _ string) bool {
+		r2, err := e.RunStream(q, tools, func(id uint32, _ string) bool {
 			first = append(first, id)
 			return len(first) < 2
 		})
 		if err != nil || !reflect.DeepEqual(first, r.TokenIDs[:2]) {
 			t.Errorf("%q: early stop: %v %v (want %v)", q, first, err, r.TokenIDs[:2])
+		} else if r2.Stop != StopCallback || !reflect.DeepEqual(r2.TokenIDs, first) || r2.PromptTokens != r.PromptTokens {
+			t.Errorf("%q: early-stopped result %+v", q, r2)
 		}
-		if len(text2) > len(r.Text)+8 {
-			t.Errorf("early-stopped text %q longer than the full answer %q", text2, r.Text)
+		if err == nil && len(r2.Text) > len(r.Text)+8 {
+			t.Errorf("early-stopped text %q longer than the full answer %q", r2.Text, r.Text)
 		}
 		// Options apply to streaming; a nil callback is allowed.
 		n := 0
 		if _, err := e.RunStream(q, tools, func(uint32, string) bool { n++; return true }, MaxNewTokens(3)); err != nil || n != 3 {
 			t.Errorf("MaxNewTokens(3) streamed %d tokens (%v)", n, err)
 		}
-		if text3, err := e.RunStream(q, tools, nil); err != nil || text3 != r.Text {
-			t.Errorf("nil callback: %q %v", text3, err)
+		if r3, err := e.RunStream(q, tools, nil); err != nil || !reflect.DeepEqual(r3, r) {
+			t.Errorf("nil callback: %+v %v", r3, err)
 		}
 	}
 }
@@ -595,19 +604,19 @@ func TestStreamNested(t *testing.T) {
 			}
 			if n == 1 {
 				inner := 0
-				text, err := e.RunStream(queries[2], tools, func(uint32, string) bool {
+				sr, err := e.RunStream(queries[2], tools, func(uint32, string) bool {
 					inner++
 					if _, err := e.Config(); err != nil { // two callbacks deep
 						t.Errorf("Config in a nested callback: %v", err)
 					}
 					return true
 				}, MaxNewTokens(4))
-				if err != nil || text != want.Text || inner != len(want.TokenIDs) {
-					t.Errorf("nested stream: %q %v after %d tokens, want %q", text, err, inner, want.Text)
+				if err != nil || !reflect.DeepEqual(sr, want) || inner != len(want.TokenIDs) {
+					t.Errorf("nested stream: %+v %v after %d tokens, want %+v", sr, err, inner, want)
 				}
-				texts, err := e.RunBatch([]BatchItem{{queries[2], tools}, {queries[2], tools}}, MaxNewTokens(4), Threads(2))
-				if err != nil || !reflect.DeepEqual(texts, []string{want.Text, want.Text}) {
-					t.Errorf("nested batch: %q %v", texts, err)
+				rs, err := e.RunBatch([]BatchItem{{queries[2], tools}, {queries[2], tools}}, MaxNewTokens(4), Threads(2))
+				if err != nil || !reflect.DeepEqual(rs, []Result{*want, *want}) {
+					t.Errorf("nested batch: %+v %v", rs, err)
 				}
 				if r, err := other.Run(queries[2], tools, MaxNewTokens(4)); err != nil || r.Text != want.Text {
 					t.Errorf("nested run on another engine: %v %v", r, err)
@@ -683,9 +692,9 @@ func TestCloseInStreamCallback(t *testing.T) {
 	}
 	want := mustRun(t, e, queries[0], tools)
 	n := 0
-	var text string
+	var sr *Result
 	within(t, 20*time.Second, "Close inside a RunStream callback", func() {
-		text, err = e.RunStream(queries[0], tools, func(uint32, string) bool {
+		sr, err = e.RunStream(queries[0], tools, func(uint32, string) bool {
 			n++
 			if n == 1 {
 				if err := e.Close(); err != nil {
@@ -707,8 +716,8 @@ func TestCloseInStreamCallback(t *testing.T) {
 			return true
 		})
 	})
-	if err != nil || text != want.Text || n != len(want.TokenIDs) {
-		t.Errorf("stream closed in its callback: %q %v after %d tokens, want %q (%d tokens)", text, err, n, want.Text, len(want.TokenIDs))
+	if err != nil || !reflect.DeepEqual(sr, want) || n != len(want.TokenIDs) {
+		t.Errorf("stream closed in its callback: %+v %v after %d tokens, want %+v (%d tokens)", sr, err, n, want, len(want.TokenIDs))
 	}
 	if inFlight, _, freed := engineState(e); inFlight != 0 || !freed {
 		t.Errorf("after the stream: in flight %d, freed %v (the last call must free the engine)", inFlight, freed)
@@ -774,9 +783,9 @@ func TestNestedCallWhileClosing(t *testing.T) {
 	want := mustRun(t, e, queries[0], tools, MaxNewTokens(3))
 	closed := make(chan struct{})
 	n := 0
-	var text string
+	var sr *Result
 	within(t, 20*time.Second, "nested call from a callback while Close waits", func() {
-		text, err = e.RunStream(queries[0], tools, func(uint32, string) bool {
+		sr, err = e.RunStream(queries[0], tools, func(uint32, string) bool {
 			if n++; n == 1 {
 				go func() {
 					e.Close()
@@ -801,8 +810,8 @@ func TestNestedCallWhileClosing(t *testing.T) {
 			return n < 3
 		})
 	})
-	if err != nil || text != want.Text || n != 3 {
-		t.Errorf("stream: %q %v after %d tokens, want %q", text, err, n, want.Text)
+	if err != nil || sr.Text != want.Text || !reflect.DeepEqual(sr.TokenIDs, want.TokenIDs) || n != 3 {
+		t.Errorf("stream: %+v %v after %d tokens, want %q", sr, err, n, want.Text)
 	}
 	within(t, 20*time.Second, "Close after the stream", func() { <-closed })
 	if _, _, freed := engineState(e); !freed {
@@ -883,11 +892,11 @@ func TestCloseDuringBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var texts []string
+	var results []Result
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		texts, err = e.RunBatch(items, Threads(2))
+		results, err = e.RunBatch(items, Threads(2))
 	}()
 	if !pollState(e, done, func(n int, _, _ bool) bool { return n == 1 }) {
 		t.Log("the batch finished before it was seen in flight")
@@ -897,27 +906,27 @@ func TestCloseDuringBatch(t *testing.T) {
 		t.Errorf("Close returned with %d calls in flight, freed %v", inFlight, freed)
 	}
 	<-done
-	if err != nil || len(texts) != len(items) || !reflect.DeepEqual(texts[:4], want) {
-		t.Errorf("batch in flight during Close: %v %q", err, texts)
+	if err != nil || len(results) != len(items) || !reflect.DeepEqual(results[:4], want) {
+		t.Errorf("batch in flight during Close: %v %+v", err, results)
 	}
 }
 
 func TestBatch(t *testing.T) {
 	e := load(t, "tiny")
 	items := make([]BatchItem, 0, 8)
-	var want []string
+	var want []Result
 	for i := 0; i < 8; i++ {
 		q := queries[i%4]
 		if i >= 4 {
 			q += " now"
 		}
 		items = append(items, BatchItem{Query: q, Tools: tools})
-		want = append(want, mustRun(t, e, q, tools).Text)
+		want = append(want, *mustRun(t, e, q, tools))
 	}
 	for _, th := range []int{0, 1, 2} {
 		got, err := e.RunBatch(items, Threads(th))
 		if err != nil || !reflect.DeepEqual(got, want) {
-			t.Errorf("Threads(%d): %q %v, want %q", th, got, err, want)
+			t.Errorf("Threads(%d): %+v %v, want %+v", th, got, err, want)
 		}
 	}
 	got, err := e.RunBatch(items)
@@ -925,8 +934,8 @@ func TestBatch(t *testing.T) {
 		t.Errorf("default threads: %v", err)
 	}
 	short, err := e.RunBatch(items[:2], MaxNewTokens(2), Threads(2))
-	if err != nil || len(short) != 2 {
-		t.Errorf("MaxNewTokens(2): %q %v", short, err)
+	if err != nil || len(short) != 2 || len(short[0].TokenIDs) > 2 || short[1].Stop != StopMaxTokens {
+		t.Errorf("MaxNewTokens(2): %+v %v", short, err)
 	}
 	if got, err := e.RunBatch(nil); err != nil || len(got) != 0 {
 		t.Errorf("empty batch: %v %v", got, err)
@@ -1031,14 +1040,15 @@ func Test16Goroutines(t *testing.T) {
 					r, err = e.Run(queries[i], tools)
 				case 1:
 					var ids []uint32
-					var text string
-					text, err = e.RunStream(queries[i], tools, func(id uint32, _ string) bool { ids = append(ids, id); return true })
-					r = &Result{Text: text, TokenIDs: ids, Calls: want[i].Calls, EncoderTokens: want[i].EncoderTokens, Stop: want[i].Stop}
+					r, err = e.RunStream(queries[i], tools, func(id uint32, _ string) bool { ids = append(ids, id); return true })
+					if err == nil && !reflect.DeepEqual(ids, r.TokenIDs) {
+						err = fmt.Errorf("streamed ids %v, result ids %v", ids, r.TokenIDs)
+					}
 				case 2:
-					var texts []string
-					texts, err = e.RunBatch([]BatchItem{{queries[i], tools}}, Threads(1))
+					var rs []Result
+					rs, err = e.RunBatch([]BatchItem{{queries[i], tools}}, Threads(1))
 					if err == nil {
-						r = &Result{Text: texts[0], TokenIDs: want[i].TokenIDs, Calls: want[i].Calls, EncoderTokens: want[i].EncoderTokens, Stop: want[i].Stop}
+						r = &rs[0]
 					}
 				}
 				if err != nil || !reflect.DeepEqual(r, want[i]) {
@@ -1178,10 +1188,11 @@ func TestGCPressure(t *testing.T) {
 			t.Fatal(err)
 		}
 		runtime.GC()
-		text, err := e.RunStream(queries[3], tools, func(uint32, string) bool { runtime.GC(); return true }, MaxNewTokens(6))
+		r, err := e.RunStream(queries[3], tools, func(uint32, string) bool { runtime.GC(); return true }, MaxNewTokens(6))
 		if err != nil {
 			t.Fatal(err)
 		}
+		text := r.Text
 		if i == 0 {
 			want = text
 		} else if text != want {

@@ -2,13 +2,14 @@ package needle
 
 import "fmt"
 
-// Option changes one setting of a call (Run, RunStream, RunBatch).
+// Option changes one setting of a call (Run, RunStream, RunBatch, Confidence).
 type Option func(*settings)
 
 type settings struct {
 	maxNewTokens int64 // < 0: the model's max_dec_len
 	constrained  bool
-	threads      int64 // < 0: all cores
+	threads      int64   // < 0: all cores
+	system       *string // nil: no system prompt
 	err          error
 }
 
@@ -41,4 +42,11 @@ func Threads(n int) Option {
 		}
 		s.threads = int64(n)
 	}
+}
+
+// System sets a system prompt for Needle v2/v3 (a system turn before the user's; v1 models
+// have none and ignore it). It applies to Run, RunStream, RunBatch and Confidence. A
+// prompt with a NUL byte fails with ErrInvalidArgument.
+func System(text string) Option {
+	return func(s *settings) { s.system = &text }
 }

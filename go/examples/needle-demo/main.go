@@ -2,6 +2,7 @@
 // run a batch, handle an error.
 //
 //	go run ./examples/needle-demo <needle.safetensors> <vocab.txt> "<query>" '<tools JSON>'
+//	go run ./examples/needle-demo <model.cact> "" "<query>" '<tools JSON>'   (v2/v3: no vocabulary)
 package main
 
 import (
@@ -14,7 +15,7 @@ import (
 
 func main() {
 	if len(os.Args) != 5 {
-		fmt.Fprintf(os.Stderr, "usage: %s <needle.safetensors> <vocab.txt> <query> <tools-json>\n", os.Args[0])
+		fmt.Fprintf(os.Stderr, "usage: %s <needle.safetensors|model.cact> <vocab.txt|\"\"> <query> <tools-json>\n", os.Args[0])
 		os.Exit(2)
 	}
 	weights, vocab, query, tools := os.Args[1], os.Args[2], os.Args[3], os.Args[4]
@@ -26,6 +27,7 @@ func main() {
 		os.Exit(1)
 	}
 	defer engine.Close()
+	fmt.Println("generation:", engine.Generation())
 
 	r, err := engine.Run(query, tools)
 	if err != nil {
@@ -33,7 +35,13 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Println("answer:", r.Text)
-	fmt.Printf("%d tokens, stop: %s, parsed calls: %d\n", len(r.TokenIDs), r.Stop, len(r.Calls))
+	fmt.Printf("%d tokens, stop: %s, parsed calls: %d, prompt tokens: %d\n", len(r.TokenIDs), r.Stop, len(r.Calls), r.PromptTokens)
+	if r.Reasoning != nil {
+		fmt.Println("reasoning:", *r.Reasoning)
+	}
+	if r.Confidence != nil {
+		fmt.Printf("confidence: %.3f\n", *r.Confidence)
+	}
 	for _, c := range r.Calls {
 		fmt.Printf("  call %s %s\n", c.Name, c.Arguments)
 	}
@@ -46,11 +54,11 @@ func main() {
 		return true // return false to stop early
 	})
 	fmt.Println()
-	fmt.Printf("streamed %d tokens, same answer: %v\n", tokens, err == nil && streamed == r.Text)
+	fmt.Printf("streamed %d tokens, same answer: %v\n", tokens, err == nil && streamed.Text == r.Text)
 
-	texts, err := engine.RunBatch([]needle.BatchItem{{Query: query, Tools: tools}, {Query: "and tomorrow?", Tools: tools}},
+	results, err := engine.RunBatch([]needle.BatchItem{{Query: query, Tools: tools}, {Query: "and tomorrow?", Tools: tools}},
 		needle.Threads(2), needle.MaxNewTokens(16))
-	fmt.Printf("batch: %d answers, first same: %v\n", len(texts), err == nil && len(texts) == 2)
+	fmt.Printf("batch: %d answers, first same: %v\n", len(results), err == nil && len(results) == 2)
 
 	// Errors are typed: compare with errors.Is, read status and message with errors.As.
 	_, err = engine.Run(query, `[{"name": 42}]`)

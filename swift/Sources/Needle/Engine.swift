@@ -2,7 +2,7 @@ import CNeedle
 import Foundation
 
 /// Per-call settings (the defaults: the model's max_dec_len tokens, constrained decoding
-/// on, all cores for `runBatch`).
+/// on, all cores for `runBatch`, no system prompt).
 public struct RunOptions: Sendable, Equatable {
     /// Most tokens to generate (nil: the model's max_dec_len; larger values are clamped).
     public var maxNewTokens: UInt32?
@@ -10,19 +10,29 @@ public struct RunOptions: Sendable, Equatable {
     public var constrained: Bool
     /// Worker threads of `runBatch` (nil or 0: all cores; 1: the calling thread only).
     public var threads: UInt32?
+    /// A system prompt for Needle v2/v3 (a system turn before the user's; v1 ignores it).
+    public var system: String?
 
-    public init(maxNewTokens: UInt32? = nil, constrained: Bool = true, threads: UInt32? = nil) {
+    public init(maxNewTokens: UInt32? = nil, constrained: Bool = true, threads: UInt32? = nil, system: String? = nil) {
         self.maxNewTokens = maxNewTokens
         self.constrained = constrained
         self.threads = threads
+        self.system = system
     }
 }
 
-/// Why generation ended.
+/// Why generation ended (the engine's `StopReason::ALL`).
 public enum StopReason: String, Decodable, Sendable {
+    /// The model ended its answer.
     case eos
+    /// The token budget ran out.
     case maxTokens = "max_tokens"
+    /// The streaming callback returned false (or threw).
     case callback
+    /// A v2/v3 model ended its turn (`<|im_end|>`).
+    case imEnd = "im_end"
+    /// A v2/v3 model reached its sequence limit.
+    case maxSeqLen = "max_seq_len"
 }
 
 /// A JSON value (the arguments of a call).
@@ -58,7 +68,8 @@ public struct Call: Decodable, Equatable, Sendable {
     public let arguments: [String: JSONValue]
 }
 
-/// The structured answer of `Engine.run` (needle_run_json).
+/// The structured answer of `Engine.run`, `runStream` and `runBatch` (needle_run_json's
+/// object, the engine's `RunResult::JSON_FIELDS`, every key always present).
 public struct Result: Decodable, Equatable, Sendable {
     /// The parsed calls; nil when `text` is not a valid call list.
     public let calls: [Call]?
@@ -66,15 +77,26 @@ public struct Result: Decodable, Equatable, Sendable {
     public let text: String
     /// The generated token ids.
     public let tokenIDs: [UInt32]
-    /// Length of the encoder input (query + tools) in tokens.
+    /// Length of the prompt in tokens (v1: the encoder input, query + tools; v2/v3: the
+    /// ChatML prompt).
+    public let promptTokens: Int
+    /// `promptTokens` under its v1 name.
     public let encoderTokens: Int
     /// Why generation ended.
     public let stop: StopReason
+    /// The v2/v3 model's `<think>` block, trimmed; nil when there is none.
+    public let reasoning: String?
+    /// The confidence head's probability for this answer (v2/v3 files with the head).
+    public let confidence: Double?
+    /// Whether the prompt was longer than the model reads.
+    public let promptTruncated: Bool
 
     enum CodingKeys: String, CodingKey {
-        case calls, text, stop
+        case calls, text, stop, reasoning, confidence
         case tokenIDs = "token_ids"
+        case promptTokens = "prompt_tokens"
         case encoderTokens = "encoder_tokens"
+        case promptTruncated = "prompt_truncated"
     }
 }
 
@@ -94,31 +116,61 @@ public final class Engine: @unchecked Sendable {
     /// The version of the linked libneedle, "MAJOR.MINOR.PATCH".
     public static var version: String { String(cString: needle_version()) }
 
-    /// Loads `weights` (needle.safetensors, memory-mapped) and `vocab` (vocab.txt).
-    public init(weights: String, vocab: String) throws {
-        try checkNoNUL(weights, "weights path")
-        try checkNoNUL(vocab, "vocab path")
-        guard let h = needle_load(weights, vocab) else { throw NeedleError.last() }
-        handle = h
-    }
-
-    /// Loads from memory: the bytes of needle.safetensors (copied) and the text of vocab.txt.
-    public init(weightsData: Data, vocabText: String) throws {
-        let vocabLength = vocabText.utf8.count
-        let h: OpaquePointer? = weightsData.withUnsafeBytes { (w: UnsafeRawBufferPointer) -> OpaquePointer? in
-            vocabText.withCString { (v: UnsafePointer<CChar>) -> OpaquePointer? in
-                needle_load_bytes(w.bindMemory(to: UInt8.self).baseAddress, w.count, v, vocabLength)
+    /// Loads a model file of any generation, detected from its first bytes: a v1
+    /// needle.safetensors (memory-mapped) with its `vocab` (vocab.txt), or a v2/v3 `.cact`
+    /// (memory-mapped), which carries its tokenizer: `vocab` must then be nil. `depth`
+    /// (Needle v3 only) keeps that many of the file's blocks, in upstream's ladder order;
+    /// nil keeps them all. A vocabulary with a `.cact`, none with a v1 file, or a depth out
+    /// of range or with a v1/v2 file is `.invalidArgument`.
+    public init(path: String, vocab: String? = nil, depth: Int? = nil) throws {
+        try checkNoNUL(path, "weights path")
+        if let vocab { try checkNoNUL(vocab, "vocab path") }
+        let h: OpaquePointer? = try withLoadOptions(depth) { (lo: OpaquePointer?) -> OpaquePointer? in
+            withOptionalCString(vocab) { (v: UnsafePointer<CChar>?) -> OpaquePointer? in
+                lo == nil ? needle_load(path, v) : needle_load_with(path, v, lo)
             }
         }
         guard let h else { throw NeedleError.last() }
         handle = h
     }
 
+    /// Loads a v1 model: `weights` (needle.safetensors, memory-mapped) and `vocab` (vocab.txt).
+    public convenience init(weights: String, vocab: String) throws {
+        try self.init(path: weights, vocab: vocab)
+    }
+
+    /// Loads from memory: the bytes of a model file (copied) and, for a v1 file, the text of
+    /// vocab.txt (nil for a `.cact`); `depth` as in `init(path:vocab:depth:)`.
+    public init(data: Data, vocabText: String? = nil, depth: Int? = nil) throws {
+        let vocabLength = vocabText?.utf8.count ?? 0
+        let h: OpaquePointer? = try withLoadOptions(depth) { (lo: OpaquePointer?) -> OpaquePointer? in
+            data.withUnsafeBytes { (w: UnsafeRawBufferPointer) -> OpaquePointer? in
+                withOptionalCString(vocabText) { (v: UnsafePointer<CChar>?) -> OpaquePointer? in
+                    let base = w.bindMemory(to: UInt8.self).baseAddress
+                    return lo == nil ? needle_load_bytes(base, w.count, v, vocabLength)
+                        : needle_load_bytes_with(base, w.count, v, vocabLength, lo)
+                }
+            }
+        }
+        guard let h else { throw NeedleError.last() }
+        handle = h
+    }
+
+    /// Loads a v1 model from memory: the bytes of needle.safetensors (copied) and the text
+    /// of vocab.txt.
+    public convenience init(weightsData: Data, vocabText: String) throws {
+        try self.init(data: weightsData, vocabText: vocabText)
+    }
+
     deinit {
         needle_free(handle)
     }
 
-    /// The model configuration as JSON (d_model, heads, layers, vocab_size, ...).
+    /// The model generation: 1 (needle.safetensors), 2 or 3 (`.cact`).
+    public var generation: Int { Int(needle_generation(handle)) }
+
+    /// The engine's configuration JSON (needle_config_json, as is): "generation" and every
+    /// geometry field of the file, with "contrastive_dim" and "confidence_head".
     public func configJSON() throws -> String {
         guard let s = needle_config_json(handle) else { throw NeedleError.last() }
         return takeString(s)
@@ -132,26 +184,22 @@ public final class Engine: @unchecked Sendable {
             guard let s = needle_run_json(handle, query, tools, opts) else { throw NeedleError.last() }
             return takeString(s)
         }
-        do {
-            return try JSONDecoder().decode(Result.self, from: Data(json.utf8))
-        } catch {
-            throw NeedleError.internal("internal error: cannot parse needle_run_json output: \(error)")
-        }
+        return try decodeResult(json, "needle_run_json")
     }
 
     /// Streams the answer: `onToken` runs on the calling thread for every generated token,
     /// in order, with its id and text; it returns false to stop after that token. Returns
-    /// the answer text (the text so far if stopped). An error thrown by `onToken` stops
-    /// generation and is rethrown.
+    /// the same structured `Result` as `run` (the answer so far, with stop `.callback`, if
+    /// stopped). An error thrown by `onToken` stops generation and is rethrown.
     public func runStream(_ query: String, tools: String, options: RunOptions = RunOptions(),
-                          onToken: (UInt32, String) throws -> Bool) throws -> String {
+                          onToken: (UInt32, String) throws -> Bool) throws -> Result {
         try checkNoNUL(query, "query")
         try checkNoNUL(tools, "tools")
         return try withoutActuallyEscaping(onToken) { fn in
             let box = StreamBox(fn)
             let context = Unmanaged.passUnretained(box).toOpaque()
-            let text: String = try withOptions(options) { opts in
-                let s = needle_run_stream(handle, query, tools, opts, { id, piece, userData in
+            let json: String = try withOptions(options) { opts in
+                let s = needle_run_stream_json(handle, query, tools, opts, { id, piece, userData in
                     Unmanaged<StreamBox>.fromOpaque(userData!).takeUnretainedValue().call(id, piece)
                 }, context)
                 guard let s else {
@@ -162,13 +210,14 @@ public final class Engine: @unchecked Sendable {
             }
             withExtendedLifetime(box) {}
             if let error = box.error { throw error }
-            return text
+            return try decodeResult(json, "needle_run_stream_json")
         }
     }
 
     /// Answers several (query, tools) pairs in parallel (`options.threads`) and returns
-    /// the answer texts in order. If an item fails, the error names its index.
-    public func runBatch(_ items: [(query: String, tools: String)], options: RunOptions = RunOptions()) throws -> [String] {
+    /// their structured results in order, each the `Result` `run` gives for that item. If
+    /// an item fails, the error names its index.
+    public func runBatch(_ items: [(query: String, tools: String)], options: RunOptions = RunOptions()) throws -> [Result] {
         if items.isEmpty { return [] }
         for (i, item) in items.enumerated() {
             try checkNoNUL(item.query, "item \(i): query")
@@ -184,9 +233,25 @@ public final class Engine: @unchecked Sendable {
         let cTools = tools.map { UnsafePointer($0) }
         var outs = [UnsafeMutablePointer<CChar>?](repeating: nil, count: items.count)
         try withOptions(options) { opts in
-            try check(needle_run_batch(handle, cQueries, cTools, items.count, opts, &outs))
+            try check(needle_run_batch_json(handle, cQueries, cTools, items.count, opts, &outs))
         }
-        return outs.map { takeString($0!) }
+        let jsons = outs.map { takeString($0!) }
+        return try jsons.enumerated().map { try decodeResult($0.element, "needle_run_batch_json item \($0.offset)") }
+    }
+
+    /// The confidence head's probability that `completion` (the model's output text, e.g.
+    /// `<tool_call>[…]</tool_call>`) answers `query` with `tools` (v2/v3 files with the
+    /// head; `.unsupported` otherwise). The prompt uses `options.system`.
+    public func confidence(_ query: String, tools: String, completion: String,
+                           options: RunOptions = RunOptions()) throws -> Float {
+        try checkNoNUL(query, "query")
+        try checkNoNUL(tools, "tools")
+        try checkNoNUL(completion, "completion")
+        var out: Float = 0
+        try withOptions(options) { opts in
+            try check(needle_confidence(handle, query, tools, completion, opts, &out))
+        }
+        return out
     }
 
     /// Width of the contrastive head; 0 if the model has none (as the published weights).
@@ -227,7 +292,40 @@ public final class Engine: @unchecked Sendable {
         if let n = options.maxNewTokens { try check(needle_options_set_max_new_tokens(opts, n)) }
         try check(needle_options_set_constrained(opts, options.constrained))
         if let t = options.threads { try check(needle_options_set_threads(opts, t)) }
+        if let system = options.system {
+            try checkNoNUL(system, "system prompt")
+            try check(needle_options_set_system(opts, system))
+        }
         return try body(opts)
+    }
+}
+
+/// Runs `body` with a needle_load_options object for `depth` (nil: no options object).
+private func withLoadOptions<T>(_ depth: Int?, _ body: (OpaquePointer?) throws -> T) throws -> T {
+    guard let depth else { return try body(nil) }
+    guard let d = UInt32(exactly: depth) else {
+        throw NeedleError.invalidArgument("invalid argument: depth \(depth) out of range")
+    }
+    guard let lo = needle_load_options_new() else {
+        throw NeedleError.internal("internal error: needle_load_options_new returned NULL")
+    }
+    defer { needle_load_options_free(lo) }
+    try check(needle_load_options_set_depth(lo, d))
+    return try body(lo)
+}
+
+/// Runs `body` with `s` as a C string, or NULL when `s` is nil.
+private func withOptionalCString<T>(_ s: String?, _ body: (UnsafePointer<CChar>?) throws -> T) rethrows -> T {
+    guard let s else { return try body(nil) }
+    return try s.withCString { try body($0) }
+}
+
+/// Decodes one structured result JSON of libneedle.
+private func decodeResult(_ json: String, _ what: String) throws -> Result {
+    do {
+        return try JSONDecoder().decode(Result.self, from: Data(json.utf8))
+    } catch {
+        throw NeedleError.internal("internal error: cannot parse \(what) output: \(error)")
     }
 }
 
