@@ -47,7 +47,7 @@ bindgen "$WASM" nodejs "$GEN/node" simd
 bindgen "$WASM" web "$GEN/web-simd" simd
 # The nodejs glue is CommonJS; the package itself is "type": "module".
 echo '{ "type": "commonjs" }' > "$GEN/node/package.json"
-# The engine's limits and error kinds, read from the Rust constants through the module just
+# The engine's limits, error kinds, stop reasons and result fields, read from the Rust constants through the module just
 # built (not retyped), as plain ES constants that both entries can export synchronously.
 node -e '
 const m = require(process.argv[1]);
@@ -59,6 +59,8 @@ export const MAX_QUERY_BYTES = ${m.max_query_bytes()};
 export const MAX_TOOLS_BYTES = ${m.max_tools_bytes()};
 export const DEFAULT_MAX_NEW_TOKENS = ${m.default_max_new_tokens()};
 export const ERROR_KINDS = Object.freeze(${JSON.stringify(kinds)});
+export const STOP_REASONS = Object.freeze(${JSON.stringify(m.stop_reasons())});
+export const RESULT_FIELDS = Object.freeze(${JSON.stringify(m.result_fields())});
 `);' "$PWD/$GEN/node/libneedle_wasm.js" > "$GEN/constants.js"
 
 if [ "${NEEDLE_WASM_SIMD_ONLY:-0}" != 1 ]; then

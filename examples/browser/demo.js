@@ -32,16 +32,20 @@ function toolsValid() {
 }
 
 let modelName = "";
+let generation = 0;
 let firstTokenMs = null;
 let failedWhile = "loading";
 worker.onmessage = ({ data }) => {
   switch (data.type) {
     case "loaded": {
-      const c = data.config;
-      // Needle v1 is the one generation libneedle loads today (needle.safetensors).
-      $("model").textContent = `${modelName} — Needle v1`;
-      setState("ready", `Ready: ${modelName} — Needle v1, d_model ${c.d_model}, ${c.num_heads}/${c.num_kv_heads} heads, ` +
-        `${c.num_encoder_layers}+${c.num_decoder_layers} layers, vocab ${c.vocab_size} — ` +
+      const c = data.config; // the engine's config JSON (Engine::config_json)
+      generation = data.generation;
+      $("model").textContent = `${modelName} — Needle v${generation}`;
+      // v1: encoder + decoder layers; v2/v3: one stack of layers, and the probe heads.
+      const layers = generation === 1 ? `${c.num_encoder_layers}+${c.num_decoder_layers} layers` : `${c.num_layers} layers`;
+      const heads = [c.contrastive_dim > 0 ? "contrastive head" : "", c.confidence_head ? "confidence head" : ""].filter(Boolean);
+      setState("ready", `Ready: ${modelName} — Needle v${generation}, d_model ${c.d_model}, ${c.num_heads}/${c.num_kv_heads} heads, ` +
+        `${layers}, vocab ${c.vocab_size}${heads.length ? `, ${heads.join(", ")}` : ""} — ` +
         `${data.simd ? "SIMD128" : "scalar"} build, loaded in ${data.ms.toFixed(0)} ms`);
       break;
     }
@@ -54,8 +58,14 @@ worker.onmessage = ({ data }) => {
       $("calls").textContent = r.calls ? JSON.stringify(r.calls, null, 2) : "(not a call list)";
       const shown = JSON.stringify({ calls: r.calls, text: r.text, tokenIds: r.tokenIds, stop: r.stop }, null, 2);
       $("result").textContent = shown.replace(/"tokenIds": \[[^\]]*\]/, (ids) => ids.replace(/\s+/g, " "));
+      // Reasoning (v2/v3 answers with a <think> block) and confidence (files with the head).
+      $("reasoning").textContent = r.reasoning ?? "";
+      $("reasoning-box").hidden = r.reasoning === null;
+      $("confidence").textContent = r.confidence === null ? "" : r.confidence.toFixed(4);
+      $("confidence-box").hidden = r.confidence === null;
       const first = firstTokenMs === null ? "" : `, first token after ${firstTokenMs.toFixed(1)} ms`;
-      $("time").textContent = `${data.ms.toFixed(1)} ms (${r.tokenIds.length} tokens generated, ${r.encoderTokens} encoder tokens${first})`;
+      const prompt = generation === 1 ? "encoder tokens" : "prompt tokens";
+      $("time").textContent = `${data.ms.toFixed(1)} ms (${r.tokenIds.length} tokens generated, ${r.promptTokens} ${prompt}${r.promptTruncated ? " (truncated)" : ""}${first}, stop: ${r.stop})`;
       setState("done");
       break;
     }
@@ -70,6 +80,7 @@ worker.onmessage = ({ data }) => {
   }
 };
 
+// `vocab` undefined: a .cact (it carries its tokenizer).
 function load(name, weights, vocab) {
   modelName = name;
   failedWhile = "loading";
@@ -86,12 +97,16 @@ function loadDemo() {
   document.body.dataset.hasModel = "1";
 }
 
+const isCact = (name) => /\.cact$/i.test(name);
+
 async function loadUrls(weightsUrl, vocabUrl) {
   try {
-    const [w, v] = await Promise.all([fetch(weightsUrl), fetch(vocabUrl)]);
+    // A .cact carries its tokenizer: no vocabulary is fetched.
+    const cact = isCact(new URL(weightsUrl, location.href).pathname);
+    const [w, v] = await Promise.all([fetch(weightsUrl), cact ? null : fetch(vocabUrl)]);
     if (!w.ok) throw new Error(`${weightsUrl}: HTTP ${w.status}`);
-    if (!v.ok) throw new Error(`${vocabUrl}: HTTP ${v.status}`);
-    load(weightsUrl.split("/").pop(), await w.arrayBuffer(), await v.text());
+    if (v && !v.ok) throw new Error(`${vocabUrl}: HTTP ${v.status}`);
+    load(weightsUrl.split("/").pop(), await w.arrayBuffer(), v ? await v.text() : undefined);
   } catch (e) {
     setState("error", `Cannot fetch the model: ${e.message}. Choose files below.`);
   }
@@ -100,8 +115,16 @@ async function loadUrls(weightsUrl, vocabUrl) {
 $("load-files").onclick = async () => {
   const w = $("weights-file").files[0];
   const v = $("vocab-file").files[0];
-  if (!w || !v) {
-    setState(document.body.dataset.state, "Choose both needle.safetensors and vocab.txt.");
+  if (!w) {
+    setState(document.body.dataset.state, "Choose a model file: a .cact, or needle.safetensors with its vocab.txt.");
+    return;
+  }
+  if (isCact(w.name)) {
+    load(w.name, await w.arrayBuffer(), undefined); // the engine refuses a vocabulary with a .cact
+    return;
+  }
+  if (!v) {
+    setState(document.body.dataset.state, "A needle.safetensors (v1) needs its vocab.txt: choose both.");
     return;
   }
   load(w.name, await w.arrayBuffer(), await v.text());
@@ -114,11 +137,16 @@ function run() {
   $("stream").textContent = "";
   $("result").textContent = "";
   $("calls").textContent = "";
+  $("reasoning").textContent = "";
+  $("confidence").textContent = "";
+  $("reasoning-box").hidden = true;
+  $("confidence-box").hidden = true;
   $("time").textContent = "running…";
   firstTokenMs = null;
   failedWhile = "running";
   setState("running");
-  worker.postMessage({ type: "run", query: $("query").value, tools: $("tools").value });
+  const system = $("system").value;
+  worker.postMessage({ type: "run", query: $("query").value, tools: $("tools").value, system: system === "" ? undefined : system });
 }
 $("run").onclick = run;
 $("query").onkeydown = (e) => {

@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { chromium } from "playwright-core";
 import { Engine } from "libneedle";
-import { ROOT, TOOLS, VOCAB, modelBytes } from "../tests/common.mjs";
+import { ROOT, TOOLS, VOCAB, cactBytes, cactPath, modelBytes } from "../tests/common.mjs";
 
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const QUERY = "Send a message to Ann saying I'm late";
@@ -68,13 +68,14 @@ async function openDemo(query = "") {
 
 // `fill`: replace the page's default tools and query (else the defaults: examples/tools.json
 // and "What's the weather in Paris?").
-async function runInPage(page, fill = true) {
+async function runInPage(page, fill = true, system = "") {
   await page.waitForSelector("body[data-state=ready]", { timeout: 60000 });
   await page.waitForFunction(() => document.getElementById("tools").value.length > 0);
   if (fill) {
     await page.fill("#tools", TOOLS);
     await page.fill("#query", QUERY);
   }
+  if (system) await page.fill("#system", system);
   await page.click("#run");
   await page.waitForSelector("body[data-state=done]", { timeout: 60000 });
   return {
@@ -84,17 +85,19 @@ async function runInPage(page, fill = true) {
     calls: await page.textContent("#calls"),
     stream: await page.textContent("#stream"),
     time: await page.textContent("#time"),
+    reasoning: (await page.isVisible("#reasoning-box")) ? await page.textContent("#reasoning") : null,
+    confidence: (await page.isVisible("#confidence-box")) ? await page.textContent("#confidence") : null,
     tools: await page.inputValue("#tools"),
     query: await page.inputValue("#query"),
   };
 }
 
-async function expected(load, query, tools) {
+async function expected(load, query, tools, opts) {
   const e = await load();
   let stream = "";
   const r = e.runStream(query, tools, (_, piece) => {
     stream += piece;
-  });
+  }, opts);
   e.free();
   return { r, stream };
 }
@@ -116,7 +119,10 @@ test("demo page: bundled demo model by default, a real call streams in, equal to
   assert.match(shown.stream, /\[\{"name":"get_weather","arguments":\{"city":"Paris"\}\}\]/);
   assert.deepEqual(JSON.parse(shown.calls), PARIS);
   assert.deepEqual(shown.result, { calls: r.calls, text: r.text, tokenIds: r.tokenIds, stop: r.stop });
-  assert.match(shown.time, /^\d+(\.\d+)? ms \(\d+ tokens generated, \d+ encoder tokens, first token after \d+(\.\d+)? ms\)$/);
+  assert.match(shown.time, /^\d+(\.\d+)? ms \(\d+ tokens generated, \d+ encoder tokens, first token after \d+(\.\d+)? ms, stop: eos\)$/);
+  // v1: no reasoning, no confidence head: neither is shown.
+  assert.equal(shown.reasoning, null);
+  assert.equal(shown.confidence, null);
   // What a person sees: a screenshot of the page, and its rendered text.
   mkdirSync(path.join(ROOT, "wasm/target"), { recursive: true });
   const png = await page.screenshot({ path: path.join(ROOT, "wasm/target/e2e-demo.png"), fullPage: true });
@@ -146,6 +152,42 @@ test("demo page: ?weights=&vocab= loads other files (a synthetic model), equal t
   assert.match(shown.status, /^Ready: small\.safetensors — Needle v1, d_model .*SIMD128 build/);
   assert.deepEqual(shown.result, { calls: r.calls, text: r.text, tokenIds: r.tokenIds, stop: r.stop });
   assert.equal(shown.stream, stream);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("demo page: a v3 .cact by ?weights= (no vocabulary): generation, confidence, system prompt, equal to Node.js", async () => {
+  const { page, errors } = await openDemo("?weights=../../tests/fixtures/v3/tiny.cact");
+  const SYSTEM = "You call tools.";
+  const shown = await runInPage(page, true, SYSTEM);
+  const { r, stream } = await expected(() => Engine.load(cactBytes("v3")), QUERY, TOOLS, { system: SYSTEM });
+  assert.equal(shown.model, "tiny.cact — Needle v3");
+  assert.match(shown.status, /^Ready: tiny\.cact — Needle v3, d_model 128, 4\/2 heads, 4 layers, vocab 8192, confidence head — SIMD128 build, loaded in \d+ ms$/);
+  assert.deepEqual(shown.result, { calls: r.calls, text: r.text, tokenIds: r.tokenIds, stop: r.stop });
+  assert.equal(shown.stream, stream);
+  assert.equal(typeof r.confidence, "number");
+  assert.equal(shown.confidence, r.confidence.toFixed(4));
+  assert.equal(shown.reasoning, r.reasoning);
+  assert.match(shown.time, new RegExp(`^\\d+(\\.\\d+)? ms \\(${r.tokenIds.length} tokens generated, ${r.promptTokens} prompt tokens${r.promptTruncated ? " \\(truncated\\)" : ""}, first token after .* ms, stop: ${r.stop}\\)$`));
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("demo page: a .cact picked with the file picker (v2, no vocabulary file)", async () => {
+  const { page, errors } = await openDemo();
+  await page.waitForSelector("body[data-state=ready]", { timeout: 60000 });
+  await page.setInputFiles("#weights-file", cactPath("v2"));
+  await page.click("#load-files");
+  await page.waitForFunction(() => /Needle v2/.test(document.getElementById("model").textContent), null, { timeout: 60000 });
+  const shown = await runInPage(page);
+  const { r } = await expected(() => Engine.load(cactBytes("v2")), QUERY, TOOLS);
+  assert.equal(shown.model, "tiny.cact — Needle v2");
+  assert.match(shown.status, /Needle v2, .*4 layers, vocab 8192, contrastive head, confidence head — SIMD128 build/);
+  assert.deepEqual(shown.result.tokenIds, r.tokenIds);
+  assert.equal(shown.confidence, r.confidence.toFixed(4));
+  // Screenshot of a v2 answer with its confidence.
+  await page.screenshot({ path: path.join(ROOT, "wasm/target/e2e-demo-v2.png"), fullPage: true });
+  assert.match(await page.innerText("body"), /Confidence \(the model's confidence head\)\s+0\.\d{4}/);
   assert.deepEqual(errors, []);
   await page.close();
 });

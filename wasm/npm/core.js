@@ -16,9 +16,21 @@
 // compiled module. Engines of a retired generation throw an internal `Error` on every call
 // (they are never run again; their memory goes with the old instance); `Engine.load`
 // always uses the current, fresh instance.
-import { DEFAULT_MAX_NEW_TOKENS, ERROR_KINDS, MAX_QUERY_BYTES, MAX_TOOLS_BYTES } from "./gen/constants.js";
+//
+// Results. The raw layer returns the engine's result JSON (`RunResult::to_json`); every key
+// of the engine's list `RESULT_FIELDS` becomes the camelCase property of that name
+// (`token_ids` → `tokenIds`, `prompt_tokens` → `promptTokens`, …), so a field the engine
+// adds to its list reaches JavaScript without a change here.
+import {
+  DEFAULT_MAX_NEW_TOKENS,
+  ERROR_KINDS,
+  MAX_QUERY_BYTES,
+  MAX_TOOLS_BYTES,
+  RESULT_FIELDS,
+  STOP_REASONS,
+} from "./gen/constants.js";
 
-export { DEFAULT_MAX_NEW_TOKENS, MAX_QUERY_BYTES, MAX_TOOLS_BYTES };
+export { DEFAULT_MAX_NEW_TOKENS, MAX_QUERY_BYTES, MAX_TOOLS_BYTES, RESULT_FIELDS, STOP_REASONS };
 
 const DISPOSE = Symbol.dispose ?? Symbol.for("Symbol.dispose");
 const PRIVATE = Symbol("libneedle.Engine");
@@ -129,27 +141,53 @@ function toolsJson(tools) {
   return checkText(json, "tools", MAX_TOOLS_BYTES, "MAX_TOOLS_BYTES", INVALID_TOOLS, "tools JSON");
 }
 
+/** `options.system`: a string (a v2/v3 system prompt), or undefined/null for none. */
+function systemOption(system) {
+  if (system === undefined || system === null) return undefined;
+  if (typeof system !== "string") throw new TypeError("options.system must be a string");
+  return checkQuery(system, "system");
+}
+
+/** Run options as the raw calls take them: [maxNewTokens, constrained, system]. */
 function options(opts) {
-  if (opts === undefined || opts === null) return [undefined, undefined];
+  if (opts === undefined || opts === null) return [undefined, undefined, undefined];
   if (typeof opts !== "object") throw new TypeError("options must be an object");
-  const { maxNewTokens, constrained } = opts;
+  const { maxNewTokens, constrained, system } = opts;
   if (maxNewTokens !== undefined && !(Number.isInteger(maxNewTokens) && maxNewTokens >= 0 && maxNewTokens < 2 ** 32)) {
     throw new TypeError("options.maxNewTokens must be a non-negative integer");
   }
   if (constrained !== undefined && typeof constrained !== "boolean") {
     throw new TypeError("options.constrained must be a boolean");
   }
-  return [maxNewTokens, constrained];
+  return [maxNewTokens, constrained, systemOption(system)];
+}
+
+/** Load options: `{ depth }` (the v3 ladder depth). */
+function loadOptions(opts) {
+  if (opts === undefined || opts === null) return undefined;
+  if (typeof opts !== "object") throw new TypeError("load options must be an object");
+  const { depth } = opts;
+  if (depth === undefined || depth === null) return undefined;
+  if (!(Number.isInteger(depth) && depth >= 0 && depth < 2 ** 32)) {
+    throw new TypeError("options.depth must be a non-negative integer");
+  }
+  return depth;
+}
+
+/** Whether `x` is a plain options object (not a string, bytes or a buffer). */
+function isOptionsObject(x) {
+  return x !== null && typeof x === "object" && !(x instanceof ArrayBuffer) && !ArrayBuffer.isView(x);
 }
 
 function toBytes(weights) {
   if (weights instanceof Uint8Array) return weights;
   if (weights instanceof ArrayBuffer) return new Uint8Array(weights);
   if (ArrayBuffer.isView(weights)) return new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength);
-  throw new TypeError("weights must be a Uint8Array (the bytes of needle.safetensors)");
+  throw new TypeError("model must be a Uint8Array (the bytes of a .cact file or of needle.safetensors)");
 }
 
 function toText(vocab) {
+  if (vocab === undefined || vocab === null) return undefined; // a .cact: its own tokenizer
   if (typeof vocab === "string") {
     if (!wellFormed(vocab)) {
       const i = loneSurrogateAt(vocab);
@@ -166,18 +204,18 @@ function toText(vocab) {
       throw needleError(INVALID_VOCAB, "vocab.txt is not valid UTF-8", e);
     }
   }
-  throw new TypeError("vocab must be a string (the text of vocab.txt)");
+  throw new TypeError("vocab must be a string (the text of vocab.txt), or undefined for a .cact file");
 }
 
+const camel = (key) => key.replace(/_([a-z])/g, (_, c) => c.toUpperCase());
+const RESULT_KEYS = RESULT_FIELDS.map((f) => [f, camel(f)]);
+
+/** The engine's result JSON as a result object: every engine field, camelCase. */
 function result(json) {
   const r = JSON.parse(json);
-  return {
-    calls: r.calls,
-    text: r.text,
-    tokenIds: r.token_ids,
-    encoderTokens: r.encoder_tokens,
-    stop: r.stop,
-  };
+  const out = {};
+  for (const [field, key] of RESULT_KEYS) out[key] = r[field];
+  return out;
 }
 
 // ------------------------------------------------------------------ wasm instances
@@ -284,10 +322,20 @@ export function defineEngine(loadRaw, loadDemo) {
       this.#gen = gen;
     }
 
-    /** Loads a model from the bytes of `needle.safetensors` and the text of `vocab.txt`. */
-    static async load(weights, vocab) {
-      const bytes = toBytes(weights);
+    /**
+     * Loads a model from its file's bytes: a v2/v3 `.cact` (`vocab` omitted or undefined:
+     * the file carries its tokenizer) or a v1 `needle.safetensors` with the text of its
+     * `vocab.txt`. `opts.depth` keeps that many v3 blocks (the ladder). The generation is
+     * read from the bytes. `Engine.load(bytes, { depth })` is `Engine.load(bytes, undefined, { depth })`.
+     */
+    static async load(model, vocab, opts) {
+      if (opts === undefined && isOptionsObject(vocab)) {
+        opts = vocab;
+        vocab = undefined;
+      }
+      const bytes = toBytes(model);
       const text = toText(vocab);
+      const depth = loadOptions(opts);
       const m = await loadRaw();
       const st = instanceOf(m);
       st.settle();
@@ -296,7 +344,7 @@ export function defineEngine(loadRaw, loadDemo) {
         throw needleError(INTERNAL, `the WebAssembly instance trapped and could not be replaced (${why})`, st.resetError);
       }
       const gen = st.generation;
-      return new Engine(st.call(gen, () => new m.RawEngine(bytes, text)), st, gen, PRIVATE);
+      return new Engine(st.call(gen, () => new m.RawEngine(bytes, text, depth)), st, gen, PRIVATE);
     }
 
     /**
@@ -334,7 +382,10 @@ export function defineEngine(loadRaw, loadDemo) {
       this.#st.call(this.#gen, () => raw.free());
     }
 
-    /** Answers `query` given the tools: `{ calls, text, tokenIds, encoderTokens, stop }`. */
+    /**
+     * Answers `query` given the tools: `{ calls, text, tokenIds, promptTokens,
+     * encoderTokens, stop, reasoning, confidence, promptTruncated }`.
+     */
     run(query, tools, opts) {
       checkQuery(query);
       const json = toolsJson(tools);
@@ -404,12 +455,33 @@ export function defineEngine(loadRaw, loadDemo) {
       if (this.#gen !== this.#st.generation) throw this.#st.lostError(this.#gen, false);
     }
 
+    /**
+     * The confidence head's probability that `completion` answers `query` with the tools
+     * (v2/v3 files with the head; throws code 7 otherwise). `opts.system` as in `run`.
+     */
+    confidence(query, tools, completion, opts) {
+      checkQuery(query);
+      const json = toolsJson(tools);
+      checkQuery(completion, "completion");
+      if (opts !== undefined && opts !== null && typeof opts !== "object") throw new TypeError("options must be an object");
+      const system = systemOption(opts?.system);
+      return this.#call((raw) => raw.confidence(query, json, completion, system));
+    }
+
+    /** The model generation: 1 (`needle.safetensors`), 2 or 3 (`.cact`). */
+    get generation() {
+      return this.#call((raw) => raw.generation());
+    }
+
     /** Output width of the contrastive head (0 when the model has none). */
     get contrastiveDim() {
       return this.#call((raw) => raw.contrastive_dim());
     }
 
-    /** The model configuration from the weights' metadata. */
+    /**
+     * The engine's configuration (`Engine::config_json`): `generation`, every geometry
+     * field of the file, `contrastive_dim`, `confidence_head`.
+     */
     get config() {
       return JSON.parse(this.#call((raw) => raw.config_json()));
     }

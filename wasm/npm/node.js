@@ -4,8 +4,8 @@ import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { defineEngine } from "./core.js";
 
-/** The engine's limits (needle::MAX_QUERY_BYTES, …; see index.d.ts). */
-export { DEFAULT_MAX_NEW_TOKENS, MAX_QUERY_BYTES, MAX_TOOLS_BYTES } from "./core.js";
+/** The engine's limits, stop reasons and result fields (needle::MAX_QUERY_BYTES, …; see index.d.ts). */
+export { DEFAULT_MAX_NEW_TOKENS, MAX_QUERY_BYTES, MAX_TOOLS_BYTES, RESULT_FIELDS, STOP_REASONS } from "./core.js";
 
 const require = createRequire(import.meta.url);
 const raw = require("./gen/node/libneedle_wasm.js");

@@ -2,8 +2,8 @@
 // Picks the SIMD128 build when the runtime supports it, else the scalar build.
 import { defineEngine } from "./core.js";
 
-/** The engine's limits (needle::MAX_QUERY_BYTES, …; see index.d.ts). */
-export { DEFAULT_MAX_NEW_TOKENS, MAX_QUERY_BYTES, MAX_TOOLS_BYTES } from "./core.js";
+/** The engine's limits, stop reasons and result fields (needle::MAX_QUERY_BYTES, …; see index.d.ts). */
+export { DEFAULT_MAX_NEW_TOKENS, MAX_QUERY_BYTES, MAX_TOOLS_BYTES, RESULT_FIELDS, STOP_REASONS } from "./core.js";
 
 // A minimal module whose single function returns a v128 constant: it validates only
 // where WebAssembly SIMD (simd128) is supported.

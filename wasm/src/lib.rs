@@ -5,12 +5,15 @@
 //! (`wasm/npm/core.js`: `Engine.load`, `run`, `runStream`, …). Results cross the
 //! boundary as the engine's own compact JSON (`RunResult::to_json`), errors as JS
 //! `Error` objects whose message is the engine's message (`"invalid weights file: …"`)
-//! with the stable numeric `code` and short `kind` name attached. The limits and error
-//! kinds are exported too (`max_query_bytes`, …, `error_kinds`), so that the facade can
-//! check input before copying it into wasm memory, with the engine's own values.
+//! with the stable numeric `code` and short `kind` name attached. The limits, error kinds,
+//! stop reasons and result fields are exported too (`max_query_bytes`, …, `error_kinds`,
+//! `stop_reasons`, `result_fields`), so that the facade checks input before copying it
+//! into wasm memory, and names its errors and result fields, with the engine's own values.
+//! The configuration is the engine's `Engine::config_json`. Every generation loads here:
+//! a v1 `needle.safetensors` with its vocabulary, a v2/v3 `.cact` without one.
 
 use js_sys::{Array, Function, Reflect};
-use needle::{Engine, Error, ErrorKind, RunOptions};
+use needle::{Engine, Error, ErrorKind, LoadOptions, RunOptions, RunResult, StopReason};
 use wasm_bindgen::prelude::*;
 
 /// A JS `Error` carrying the engine's message, plus `code` (the C status value) and `kind`.
@@ -21,8 +24,11 @@ fn js_error(e: &Error) -> JsValue {
     err.into()
 }
 
-fn options(max_new_tokens: Option<u32>, constrained: Option<bool>) -> RunOptions {
+fn options(max_new_tokens: Option<u32>, constrained: Option<bool>, system: Option<String>) -> RunOptions {
     let mut o = RunOptions::default();
+    if let Some(s) = system {
+        o = o.system(s);
+    }
     if let Some(n) = max_new_tokens {
         o = o.max_new_tokens(n as usize);
     }
@@ -40,22 +46,43 @@ pub struct RawEngine {
 
 #[wasm_bindgen]
 impl RawEngine {
-    /// Loads from the bytes of `needle.safetensors` and the text of `vocab.txt`.
+    /// Loads a model file's bytes: a v2/v3 `.cact` with `vocab` undefined, a v1
+    /// `needle.safetensors` with the text of its `vocab.txt`; `depth` is the v3 ladder depth.
     #[wasm_bindgen(constructor)]
-    pub fn new(weights: Vec<u8>, vocab: &str) -> Result<RawEngine, JsValue> {
-        Engine::from_bytes(weights, vocab).map(|inner| RawEngine { inner }).map_err(|e| js_error(&e))
+    pub fn new(model: Vec<u8>, vocab: Option<String>, depth: Option<u32>) -> Result<RawEngine, JsValue> {
+        let mut opts = LoadOptions::default();
+        if let Some(d) = depth {
+            opts = opts.depth(d as usize);
+        }
+        let loaded = match vocab {
+            Some(v) => Engine::from_bytes_with(model, &v, &opts),
+            None => Engine::open_bytes_with(model, &opts).map_err(|e| {
+                if e.kind() == ErrorKind::InvalidArgument && e.message().contains("needs its vocab.txt") {
+                    Error::new(e.kind(), format!("vocab is missing: {}", e.message()))
+                } else {
+                    e
+                }
+            }),
+        };
+        loaded.map(|inner| RawEngine { inner }).map_err(|e| js_error(&e))
     }
 
-    /// One query; returns the result as JSON (`{"calls","text","token_ids","encoder_tokens","stop"}`).
+    /// The model generation: 1, 2 or 3.
+    pub fn generation(&self) -> u32 {
+        self.inner.generation()
+    }
+
+    /// One query; returns the result as the engine's JSON (every key of `result_fields()`).
     pub fn run(
         &self,
         query: &str,
         tools: &str,
         max_new_tokens: Option<u32>,
         constrained: Option<bool>,
+        system: Option<String>,
     ) -> Result<String, JsValue> {
         self.inner
-            .run_with(query, tools, &options(max_new_tokens, constrained))
+            .run_with(query, tools, &options(max_new_tokens, constrained, system))
             .map(|r| r.to_json())
             .map_err(|e| js_error(&e))
     }
@@ -70,9 +97,11 @@ impl RawEngine {
         on_token: &Function,
         max_new_tokens: Option<u32>,
         constrained: Option<bool>,
+        system: Option<String>,
     ) -> Result<String, JsValue> {
         let mut thrown: Option<JsValue> = None;
-        let r = self.inner.run_stream(query, tools, &options(max_new_tokens, constrained), |id, piece| {
+        let opts = options(max_new_tokens, constrained, system);
+        let r = self.inner.run_stream(query, tools, &opts, |id, piece| {
             match on_token.call2(&JsValue::NULL, &JsValue::from(id), &JsValue::from_str(piece)) {
                 Ok(v) => v.as_bool() != Some(false),
                 Err(e) => {
@@ -95,19 +124,26 @@ impl RawEngine {
         tools: Vec<String>,
         max_new_tokens: Option<u32>,
         constrained: Option<bool>,
+        system: Option<String>,
     ) -> Result<Array, JsValue> {
         if queries.len() != tools.len() {
             return Err(js_error(&Error::new(ErrorKind::InvalidArgument, "run_batch: queries and tools differ in length")));
         }
         let items: Vec<(&str, &str)> = queries.iter().map(String::as_str).zip(tools.iter().map(String::as_str)).collect();
         let out = Array::new();
-        for r in self.inner.run_batch_with(&items, &options(max_new_tokens, constrained), 1) {
+        for r in self.inner.run_batch_with(&items, &options(max_new_tokens, constrained, system), 1) {
             out.push(&match r {
                 Ok(r) => JsValue::from_str(&r.to_json()),
                 Err(e) => js_error(&e),
             });
         }
         Ok(out)
+    }
+
+    /// The confidence head's probability that `completion` answers `query` with `tools`
+    /// (v2/v3 files with the head; otherwise an `Error` of code 7).
+    pub fn confidence(&self, query: &str, tools: &str, completion: &str, system: Option<String>) -> Result<f32, JsValue> {
+        self.inner.confidence(query, tools, completion, &options(None, None, system)).map_err(|e| js_error(&e))
     }
 
     /// Width of the contrastive head (0 when the model has none).
@@ -132,18 +168,10 @@ impl RawEngine {
         Ok(ranked.into_iter().flat_map(|(i, s)| [i as f64, s as f64]).collect())
     }
 
-    /// The model configuration as JSON.
+    /// The engine's configuration JSON (`Engine::config_json`: `"generation"`, every
+    /// geometry field of the file, `"contrastive_dim"`, `"confidence_head"`).
     pub fn config_json(&self) -> String {
-        let c = self.inner.config();
-        let act = format!("{:?}", c.activation).to_lowercase();
-        needle::serde_json::json!({
-            "d_model": c.d_model, "num_heads": c.num_heads, "num_kv_heads": c.num_kv_heads,
-            "num_encoder_layers": c.num_encoder_layers, "num_decoder_layers": c.num_decoder_layers,
-            "vocab_size": c.vocab_size, "max_enc_len": c.max_enc_len, "max_dec_len": c.max_dec_len,
-            "no_feedforward": c.no_feedforward, "ffn_dim": c.ffn_dim, "activation": act,
-            "rope_theta": c.rope_theta, "contrastive_dim": c.contrastive_dim,
-        })
-        .to_string()
+        self.inner.config_json()
     }
 }
 
@@ -175,17 +203,22 @@ pub fn default_max_new_tokens() -> u32 {
 /// here), so that the JavaScript facade's own errors use the engine's names.
 #[wasm_bindgen]
 pub fn error_kinds() -> Array {
-    use ErrorKind::*;
-    let all = [InvalidArgument, Io, InvalidWeights, InvalidVocab, InvalidTools, InvalidUtf8, Unsupported, Cancelled, Internal];
-    // A kind added to `ErrorKind` stops this match from compiling until it is listed above.
-    let _exhaustive = |k: ErrorKind| match k {
-        InvalidArgument | Io | InvalidWeights | InvalidVocab | InvalidTools | InvalidUtf8 | Unsupported | Cancelled
-        | Internal => (),
-    };
     let out = Array::new();
-    for k in all {
+    for k in ErrorKind::ALL {
         out.push(&JsValue::from(k.code()));
         out.push(&JsValue::from_str(k.name()));
     }
     out
+}
+
+/// The engine's stop reasons (`StopReason::ALL`), the values of a result's `stop`.
+#[wasm_bindgen]
+pub fn stop_reasons() -> Vec<String> {
+    StopReason::ALL.iter().map(|s| s.as_str().to_string()).collect()
+}
+
+/// The keys of the result JSON, in order (`RunResult::JSON_FIELDS`).
+#[wasm_bindgen]
+pub fn result_fields() -> Vec<String> {
+    RunResult::JSON_FIELDS.iter().map(|s| s.to_string()).collect()
 }

@@ -17,11 +17,13 @@ test("package entry: version, init, SIMD build", async () => {
   assert.throws(() => new Engine(), TypeError);
 });
 
-test("run returns { calls, text, tokenIds } like the parity fixture", async () => {
+test("run returns every result field, tokenIds like the parity fixture", async () => {
   const c = parityCases().find((c) => c.preset === "small");
   const e = await engine("small");
   const r = e.run(c.query, c.tools);
-  assert.deepEqual(Object.keys(r).sort(), ["calls", "encoderTokens", "stop", "text", "tokenIds"]);
+  assert.deepEqual(Object.keys(r).sort(), [
+    "calls", "confidence", "encoderTokens", "promptTokens", "promptTruncated", "reasoning", "stop", "text", "tokenIds",
+  ]);
   assert.deepEqual(r.tokenIds, c.ref_ids);
   assert.equal(r.text, c.ref_text);
   assert.ok(r.calls === null || Array.isArray(r.calls));

@@ -34,3 +34,25 @@ export function parityCases() {
     .filter((l) => l.trim())
     .map((l) => JSON.parse(l));
 }
+
+/** The v2/v3 fixture files: `cactPath("v3")` is tests/fixtures/v3/tiny.cact (confidence
+ * head), `cactPath("v2")` tests/fixtures/v2/tiny.cact (contrastive and confidence heads). */
+export function cactPath(generation, name = "tiny") {
+  return path.join(ROOT, "tests/fixtures", generation, `${name}.cact`);
+}
+
+export function cactBytes(generation, name = "tiny") {
+  return new Uint8Array(readFileSync(cactPath(generation, name)));
+}
+
+/**
+ * Answers of the native Rust engine for this checkout, recorded by
+ * python/tests/record_fixtures.py (python/examples/record_fixtures.rs): `{req, resp}` each,
+ * `req.preset` "v3-tiny" / "v2-tiny" for the .cact fixtures.
+ */
+export function nativeCases() {
+  return readFileSync(path.join(ROOT, "python/tests/fixtures/engine_cases.jsonl"), "utf8")
+    .split("\n")
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l));
+}

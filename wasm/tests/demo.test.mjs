@@ -57,4 +57,14 @@ test("the README's JavaScript example prints a real call", () => {
   assert.match(out, /"city":"Rome"/);
   assert.match(out, /"city":"Lima"/);
   assert.match(out, /^5 invalid tools JSON: tools\[0\]\.name is missing$/m);
+  // The v3 part, on the repository's v3 test file: generation, fields, confidence, depth.
+  const v3 = lines.slice(lines.findIndex((l) => l.startsWith("5 invalid tools JSON")) + 1);
+  assert.equal(v3[0], "3 4 true");
+  const words = v3[1].split(" ");
+  const [stop, promptTokens, confidence] = [words[0], words[1], words.at(-1)];
+  assert.ok(["eos", "max_tokens", "im_end", "max_seq_len"].includes(stop), stop);
+  assert.ok(Number(promptTokens) > 0);
+  assert.ok(Number(confidence) >= 0 && Number(confidence) <= 1, v3[1]);
+  assert.ok(Number(v3[2]) >= 0 && Number(v3[2]) <= 1, v3[2]);
+  assert.equal(v3[3], "2 max_tokens");
 });
