@@ -99,8 +99,11 @@ pub(crate) struct Weights {
 pub(crate) struct State {
     pub pos: usize,
     tokens: Vec<u32>,
-    /// Per layer: keys `[pos × kv·qk]` and values `[pos × kv·vh]` (post conv/norm/RoPE).
-    keys: Vec<Vec<f32>>,
+    /// Per layer and KV head: the keys (post conv/norm/RoPE) as column panels of
+    /// [`kernels::NC`] positions, `[panel][qk][NC]` — the layout the panel product reads,
+    /// so `Q·Kᵀ` needs no packing at any step.
+    keys: Vec<Vec<Vec<f32>>>,
+    /// Per layer: values `[pos × kv·vh]`.
     values: Vec<Vec<f32>>,
     /// Per layer: the raw q, k, v projections of the last positions (conv history).
     raw: Vec<[Vec<f32>; 3]>,
@@ -125,7 +128,7 @@ impl Weights {
         State {
             pos: 0,
             tokens: Vec::new(),
-            keys: (0..g.layers).map(|_| Vec::new()).collect(),
+            keys: (0..g.layers).map(|_| vec![Vec::new(); g.kv_heads]).collect(),
             values: (0..g.layers).map(|_| Vec::new()).collect(),
             raw: (0..g.layers).map(|_| [Vec::new(), Vec::new(), Vec::new()]).collect(),
             engram_raw: (0..g.sites.len()).map(|_| Vec::new()).collect(),
@@ -342,7 +345,20 @@ impl Weights {
                 ops::rope(hk, p0 + t, &st.freqs);
             }
         }
-        st.keys[l].extend_from_slice(&k);
+        const NC: usize = kernels::NC;
+        for (t, krow) in k.chunks_exact(kw).enumerate() {
+            let p = p0 + t;
+            let (panel, col) = (p / NC, p % NC);
+            for (kh, cache) in st.keys[l].iter_mut().enumerate() {
+                if col == 0 {
+                    cache.resize((panel + 1) * qk * NC, 0.0);
+                }
+                let base = panel * qk * NC + col;
+                for (r, &kv) in krow[kh * qk..(kh + 1) * qk].iter().enumerate() {
+                    cache[base + r * NC] = kv;
+                }
+            }
+        }
         st.values[l].extend_from_slice(&v);
         let mut o = vec![0f32; s * g.heads * vh];
         if s > 1 {
@@ -361,30 +377,34 @@ impl Weights {
         a
     }
 
-    /// One position (`st.pos`, already in the cache) attends over the cache.
+    /// One position (`st.pos`, already in the cache) attends over the cache: per KV
+    /// head, the scores of its query heads as one panel product over the key panels,
+    /// softmax over the row's range, then `O = P·V`.
     fn attend_one(&self, l: usize, q: &[f32], st: &State, o: &mut [f32]) {
         let g = &self.g;
         let (qk, vh) = (g.qk, g.vh);
-        let (kw, vw) = (g.kv_heads * qk, g.kv_heads * vh);
+        let vw = g.kv_heads * vh;
         let local = g.window > 0 && !g.global[l];
         let rep = g.heads / g.kv_heads;
-        let scale = (qk as f32).sqrt();
         let p = st.pos;
         let first = if local { (p + 1).saturating_sub(g.window) } else { 0 };
-        let mut scores = Vec::with_capacity(p + 1 - first);
-        for hh in 0..g.heads {
-            let kh = hh / rep;
-            let qh = &q[hh * qk..(hh + 1) * qk];
-            scores.clear();
-            for tt in first..=p {
-                let kt = &st.keys[l][tt * kw + kh * qk..tt * kw + (kh + 1) * qk];
-                scores.push(kernels::dot(qh, kt) / scale);
+        let cp = first / kernels::NC * kernels::NC;
+        let cols = p + 1 - cp;
+        let inv = 1.0 / (qk as f32).sqrt();
+        let mut scores = vec![0f32; rep * cols];
+        let values = &st.values[l];
+        for kh in 0..g.kv_heads {
+            let keys = &st.keys[l][kh][cp * qk..];
+            kernels::sgemm_packed(&q[kh * rep * qk..], qk, rep, qk, keys, cols, &mut scores, cols, inv);
+            for row in scores.chunks_exact_mut(cols) {
+                kernels::softmax(&mut row[first - cp..]);
             }
-            kernels::softmax(&mut scores);
-            let oh = &mut o[hh * vh..(hh + 1) * vh];
-            for (i, tt) in (first..=p).enumerate() {
-                let vt = &st.values[l][tt * vw + kh * vh..tt * vw + (kh + 1) * vh];
-                kernels::axpy(scores[i], vt, oh);
+            for (i, t) in (first..=p).enumerate() {
+                let vt = &values[t * vw + kh * vh..t * vw + (kh + 1) * vh];
+                for j in 0..rep {
+                    let hh = kh * rep + j;
+                    kernels::axpy(scores[j * cols + first - cp + i], vt, &mut o[hh * vh..(hh + 1) * vh]);
+                }
             }
         }
     }
@@ -395,24 +415,24 @@ impl Weights {
     fn attend_chunk(&self, l: usize, q: &[f32], s: usize, st: &State, o: &mut [f32]) {
         let g = &self.g;
         let (qk, vh) = (g.qk, g.vh);
-        let (qw, kw, vw, ow) = (g.heads * qk, g.kv_heads * qk, g.kv_heads * vh, g.heads * vh);
+        let (qw, vw, ow) = (g.heads * qk, g.kv_heads * vh, g.heads * vh);
         let local = g.window > 0 && !g.global[l];
         let rep = g.heads / g.kv_heads;
         let p0 = st.pos;
         let tn = p0 + s;
-        // Columns every row may see: from the first row's window start.
-        let c0 = if local { (p0 + 1).saturating_sub(g.window) } else { 0 };
+        // Columns every row may see: from the panel of the first row's window start.
+        let first0 = if local { (p0 + 1).saturating_sub(g.window) } else { 0 };
+        let c0 = first0 / kernels::NC * kernels::NC;
         let cols = tn - c0;
-        let (keys, values) = (&st.keys[l], &st.values[l]);
-        let mut packed_k = Vec::new();
+        let values = &st.values[l];
         let mut packed_v = Vec::new();
         let mut scores = vec![0f32; s * cols];
         let inv = 1.0 / (qk as f32).sqrt();
         for kh in 0..g.kv_heads {
-            kernels::pack_panels(qk, cols, &mut packed_k, |r, c| keys[(c0 + c) * kw + kh * qk + r]);
+            let keys = &st.keys[l][kh][c0 * qk..];
             kernels::pack_panels(cols, vh, &mut packed_v, |r, c| values[(c0 + r) * vw + kh * vh + c]);
             for hh in kh * rep..(kh + 1) * rep {
-                kernels::sgemm_packed(&q[hh * qk..], qw, s, qk, &packed_k, cols, &mut scores, cols, inv);
+                kernels::sgemm_packed(&q[hh * qk..], qw, s, qk, keys, cols, &mut scores, cols, inv);
                 for (t, row) in scores.chunks_exact_mut(cols).enumerate() {
                     let p = p0 + t;
                     let first = if local { (p + 1).saturating_sub(g.window) } else { 0 };
