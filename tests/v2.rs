@@ -26,7 +26,7 @@ fn json_file(path: &std::path::Path) -> Value {
 }
 
 /// Identical, or identical up to a step where the reference's top-2 margin is below 1e-3
-/// (spec A5's near-tie rule).
+/// (the near-tie rule of docs/NETWORKS.md#numerics).
 fn same_under_near_tie(got: &[u32], want: &[u32], margins: &[f64]) -> bool {
     for (i, (a, b)) in got.iter().zip(want).enumerate() {
         if a != b {
@@ -348,7 +348,7 @@ fn malformed_v2_files_are_clear_errors() {
 }
 
 /// The CLI runs a v2 `.cact` (no vocabulary) and `info` shows generation 2 with its
-/// geometry; the default budget is 128 tokens (A6); streaming, batch and repeated calls
+/// geometry; the default budget is 128 tokens (docs/NETWORKS.md#decoding-and-stop-rules); streaming, batch and repeated calls
 /// give the same tokens.
 #[test]
 fn the_cli_and_the_api_run_a_v2_file() {

@@ -3,10 +3,10 @@
 
 For each small geometry below it builds a random v2 model with upstream's own code
 (cactus-needle 2.0.15, JAX on the CPU, float32, no flash, no remat), perturbs it so that greedy
-decoding is context dependent (spec Part B9.2), exports it with upstream's writer
+decoding is context dependent (`perturb` below), exports it with upstream's writer
 (`export.write_export`, bits map `embedding=4,mhc=4,default=2` as shipped), and records, on the
 weights *as the file holds them* (`export.read_export`: CQ decoded with `_cq_unpack`, FP16
-widened — Part B9.4):
+widened — docs/FORMATS.md#cq-reconstruction):
 
 - JAX greedy ids through `decode.forward_cached` with the file's kv_window (the sliding window
   the runtime LM uses), one position per call exactly as `generate_cached` decodes, with the
@@ -100,7 +100,9 @@ def build(g, tok):
 
 
 def perturb(params, rng):
-    """Part B9.2's v2 recipe: moves the random init away from its degenerate identity maps."""
+    """Moves the random init away from its degenerate identity maps (a freshly initialised
+    model's greedy output barely depends on the prompt; cf. docs/ARCHITECTURE.md#synthetic-test-models
+    for the same effect in v1)."""
     def walk(node, path):
         for k, v in node.items():
             p = path + (k,)

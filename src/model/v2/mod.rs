@@ -1,5 +1,5 @@
-//! Needle v2: the decoder-only "Simple Attention Network" of `needle2.cact` (Part B6 of the
-//! v2/v3 specification): 4-lane mHC routing, Engram n-gram memory, GQA attention with q/k
+//! Needle v2: the decoder-only "Simple Attention Network" of `needle2.cact`
+//! (docs/NETWORKS.md#the-v2-network; the file: docs/FORMATS.md#v2-canon): 4-lane mHC routing, Engram n-gram memory, GQA attention with q/k
 //! norms and a sliding KV window, the 3-diagonal Hadamard MLP, and two probe heads
 //! (contrastive retrieval, confidence).
 //!
@@ -24,7 +24,7 @@ use crate::{Error, Result};
 use network::Mode;
 use std::sync::Arc;
 
-/// Tokens a v2 call generates when it does not say (A6; needle-rs `V2Engine`'s default).
+/// Tokens a v2 call generates when it does not say (docs/NETWORKS.md#decoding-and-stop-rules; needle-rs `V2Engine`'s default).
 pub(crate) const DEFAULT_NEW_TOKENS: usize = 128;
 
 /// A loaded Needle v2 model.

@@ -1,4 +1,4 @@
-//! The Needle v2 forward pass (Part B6), run over a chunk of new positions at a time
+//! The Needle v2 forward pass (docs/NETWORKS.md#the-v2-network), run over a chunk of new positions at a time
 //! (the whole prompt at once at prefill, one position per decoding step): the embedding
 //! broadcast to the mHC lanes, the Engram keys and values of every site, each layer's
 //! routed block (engram gate, attention with q/k norms, split-half RoPE, output gate and

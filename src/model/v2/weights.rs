@@ -1,7 +1,8 @@
 //! The v2 weights from a parsed `.cact`: the tensor canon walked in upstream's export
-//! order (Part B5.1), every shape checked against the header, CQ matrices kept in the
-//! file (memory map or bytes) and evaluated by rotating the activation (A11), FP16
-//! vectors widened exactly; the probe heads (B5.3) after `final_norm`.
+//! order (docs/FORMATS.md#v2-canon), every shape checked against the header, CQ matrices kept in the
+//! file (memory map or bytes) and evaluated by rotating the activation
+//! (docs/FORMATS.md#cq-evaluation), FP16
+//! vectors widened exactly; the probe heads (docs/FORMATS.md#probe-heads) after `final_norm`.
 
 use super::network::{Geometry, Layer, ProbeHead, Weights};
 use crate::container::cact::Cact;
