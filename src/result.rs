@@ -336,7 +336,7 @@ mod tests {
     }
 }
 
-/// The answer of a ChatML model (v2/v3) from its generated ids (spec A6): the tool-call
+/// The answer of a ChatML model (v2/v3) from its generated ids (docs/NETWORKS.md#the-result): the tool-call
 /// payload between `<tool_call>` and `</tool_call>` as the text, parsed into calls; if
 /// the model opened no tool-call block, the generated text with the markers removed.
 /// Also returns the trimmed `<think>` block, if any.
