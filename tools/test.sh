@@ -13,7 +13,7 @@ python3 tools/make_model.py --check target/test-models
 echo "== Rust: unit, integration and parity tests"
 cargo test --release --lib --bins --tests --examples
 
-echo "== README examples: each block equals its file (tools/check_readme.py); the Rust one runs"
+echo "== README examples: each block equals its file; docs/*.md#anchor citations exist; no citation of the out-of-repository spec (tools/check_readme.py); the Rust one runs"
 python3 tools/check_readme.py
 # As the README runs it, from the repository root, on the bundled demo model.
 out=$(cargo run --release --quiet --example quickstart)
