@@ -68,7 +68,11 @@ pub(crate) fn generate(
     // v1: constrained from the first token; v2/v3: only inside the tool-call block.
     let mut cd = (constrained && block.is_none()).then(new_decoder);
     let n_pieces = tok.len();
-    let text_of = |id: usize| (id < n_pieces).then(|| tok.piece_text(id as u32).as_bytes());
+    // v1 masks each token by its piece text (needle-rs's v1 rule: EOS's "</s>" is masked
+    // inside a name); v2/v3 by the bytes it adds to the decoded text (byte pieces as
+    // their byte, control pieces such as EOS as nothing, which every state allows).
+    let bytes_of = |id: u32| if streams_text { tok.token_bytes(id) } else { tok.piece_text(id).as_bytes() };
+    let text_of = |id: usize| (id < n_pieces).then(|| bytes_of(id as u32));
     for step in 0..max_new {
         let logits = session.logits();
         let next = match &cd {
@@ -85,7 +89,7 @@ pub(crate) fn generate(
             Some((_, close)) if next == close => cd = None,
             _ => {
                 if let Some(c) = cd.as_mut() {
-                    c.update(tok.piece_text(next).as_bytes());
+                    c.update(bytes_of(next));
                 }
             }
         }
@@ -117,6 +121,8 @@ mod tests {
         block: Option<(u32, u32)>,
         as_written: bool,
         vocab: usize,
+        /// v2/v3: the constraint reads token bytes.
+        streams: bool,
     }
 
     struct Session<'a> {
@@ -180,6 +186,9 @@ mod tests {
         fn names_as_written(&self) -> bool {
             self.as_written
         }
+        fn streams_text(&self) -> bool {
+            self.streams
+        }
         fn answer(&self, _: &Tokenizer, _: &[u32], _: &[ToolDef]) -> (String, Option<Vec<ToolCall>>) {
             unreachable!()
         }
@@ -191,7 +200,7 @@ mod tests {
         }
     }
 
-    const PIECES: [&str; 8] = ["</tool_call>", "[{\"name\":\"", "getWeather", "get_weather", "getX", "\"", "}]", "hello"];
+    const PIECES: [&str; 9] = ["</tool_call>", "[{\"name\":\"", "getWeather", "get_weather", "getX", "\"", "}]", "hello", "caf"];
 
     fn tok() -> Tokenizer {
         let mut v = String::from("<pad>\t0\n</s>\t0\n<s>\t0\n<unk>\t0\n<tool_call>\t0\n<tools>\t0\n");
@@ -232,7 +241,7 @@ mod tests {
             vocab_size: t.len(), max_enc_len: 16, max_dec_len: 16, no_feedforward: true, ffn_dim: 0,
             activation: crate::Activation::DRelu, rope_theta: 1e4, contrastive_dim: 0,
         };
-        Script { cfg, steps, block, as_written, vocab: t.len() }
+        Script { cfg, steps, block, as_written, vocab: t.len(), streams: as_written }
     }
 
     fn defs() -> Vec<ToolDef> {
@@ -258,6 +267,39 @@ mod tests {
         // Unconstrained: the model's choice everywhere.
         let free = run(&t, &s, false);
         assert_eq!((free[3].as_str(), free[8].as_str()), ("getX", "getX"));
+    }
+
+    /// v2/v3 read a token's bytes: EOS (no bytes) passes the mask inside a name, and a
+    /// byte piece continues a non-ASCII name; v1 reads piece texts, so neither does.
+    #[test]
+    fn v2_v3_constraint_reads_token_bytes() {
+        let t = tok();
+        let close = id(&t, "</tool_call>");
+        let i = |p| id(&t, p);
+        let c3 = t.piece_id("<0xC3>").unwrap();
+        let base = script(&t, Some((4, close)), true);
+        let eos_step = vec![(1, 9.0), (i("getX"), 5.0), (i("getWeather"), 2.0)];
+        let s = Script { steps: vec![vec![(4, 1.0)], vec![(i("[{\"name\":\""), 1.0)], eos_step.clone()], ..base };
+        let (ids, stop, _) = generate(&s, &t, &[2], &defs(), 16, true, &mut |_, _| true);
+        assert_eq!((ids.len(), stop), (2, StopReason::Eos), "{ids:?}");
+        let v1 = Script { block: None, as_written: false, streams: false, steps: vec![vec![(i("[{\"name\":\""), 1.0)], eos_step, vec![(1, 1.0)]], ..script(&t, None, false) };
+        let (ids, _, _) = generate(&v1, &t, &[2], &defs(), 16, true, &mut |_, _| true);
+        assert_eq!(t.piece(ids[1]), Some("get_weather"), "v1 masks EOS inside a name: {ids:?}");
+        // A non-ASCII name: "caf" then the byte 0xC3 of "é".
+        let cafe = vec![ToolDef { name: "café".into(), snake: "café".into(), params: vec![] }];
+        let steps = vec![
+            vec![(4, 1.0)],
+            vec![(i("[{\"name\":\""), 1.0)],
+            vec![(i("caf"), 2.0), (i("getX"), 5.0)],
+            vec![(c3, 2.0), (i("getX"), 5.0), (i("\""), 4.0)],
+            vec![(1, 1.0)],
+        ];
+        for (streams, want) in [(true, c3), (false, i("getX"))] {
+            let s = Script { steps: steps.clone(), streams, ..script(&t, Some((4, close)), true) };
+            let (ids, _, _) = generate(&s, &t, &[2], &cafe, 16, true, &mut |_, _| true);
+            assert_eq!(t.piece(ids[2]), Some("caf"), "{ids:?}");
+            assert_eq!(ids[3], want, "streams {streams}: {ids:?}");
+        }
     }
 
     #[test]

@@ -153,6 +153,10 @@ pub struct Tokenizer {
     pieces: Strings,
     /// Pieces with `▁` replaced by a space, stored the same way.
     texts: Strings,
+    /// Each id's bytes as the v2/v3 constraint reads them (`token_bytes`), concatenated;
+    /// id `i` is `bytes[bytes_ends[i-1]..bytes_ends[i]]`.
+    bytes: Vec<u8>,
+    bytes_ends: Vec<u32>,
     /// Scores as written in the file.
     scores: Vec<f32>,
     /// Mergeable pieces (normal and user-defined) -> (id, score with -0.0 folded into 0.0).
@@ -320,9 +324,21 @@ impl Tokenizer {
                 texts.push(p);
             }
         }
+        let mut bytes = Vec::with_capacity(texts.buf.len());
+        let mut bytes_ends = Vec::with_capacity(kinds.len());
+        for (id, kind) in kinds.iter().enumerate() {
+            match *kind {
+                PieceKind::Control | PieceKind::Unknown => {}
+                PieceKind::Byte(b) => bytes.push(b),
+                PieceKind::User | PieceKind::Normal => bytes.extend_from_slice(texts.get(id).unwrap_or("").as_bytes()),
+            }
+            bytes_ends.push(bytes.len() as u32);
+        }
         Tokenizer {
             pieces,
             texts,
+            bytes,
+            bytes_ends,
             scores,
             merge: PieceMapDebug(merge),
             user_symbols,
@@ -381,6 +397,20 @@ impl Tokenizer {
     /// The piece of `id` with `▁` replaced by a space; `""` for ids out of range.
     pub fn piece_text(&self, id: u32) -> &str {
         self.texts.get(id as usize).unwrap_or("")
+    }
+
+    /// The bytes `id` adds to the decoded text, as the v2/v3 constraint reads a token:
+    /// `▁` as a space, a byte piece as its byte, nothing for control and unknown pieces
+    /// (so EOS passes every mask), a user-defined marker as its text; empty out of range.
+    pub fn token_bytes(&self, id: u32) -> &[u8] {
+        let i = id as usize;
+        match self.bytes_ends.get(i) {
+            Some(&end) => {
+                let start = if i == 0 { 0 } else { self.bytes_ends[i - 1] as usize };
+                &self.bytes[start..end as usize]
+            }
+            None => &[],
+        }
     }
 
     /// The score of `id` as written in `vocab.txt`, or `None` when out of range.
