@@ -19,7 +19,7 @@ repository (its section numbers, "Part B", "A<n>" decisions, its file names): th
 described in docs/, and a comment points there instead.
 Every file in EXAMPLES must have a block. The test scripts run the files themselves
 (tools/test.sh: Rust; test_c.sh: C; test_python.sh: Python; test_go.sh: Go; test_wasm.sh:
-JavaScript; the Swift one is checked statically by tools/check_swift.py). Exits non-zero on
+JavaScript; the Swift one is checked statically by tools/check_wrappers.py). Exits non-zero on
 any difference, naming the file and the first differing line.
 """
 import os
