@@ -112,6 +112,8 @@ pub struct JsonStateMachine {
     prev_escape: bool,
     tail: [u8; TAIL_LEN],
     tail_len: usize,
+    /// Argument keys written so far in the current call (cleared at each `"name":"`).
+    used_keys: Vec<String>,
 }
 
 impl Default for JsonStateMachine {
@@ -134,6 +136,7 @@ impl JsonStateMachine {
             prev_escape: false,
             tail: [0; TAIL_LEN],
             tail_len: 0,
+            used_keys: Vec::new(),
         }
     }
 
@@ -145,6 +148,11 @@ impl JsonStateMachine {
     /// Bytes written so far inside the current constrained span.
     pub fn buffer(&self) -> &[u8] {
         &self.buf
+    }
+
+    /// The argument keys written so far in the current call.
+    pub fn used_keys(&self) -> &[String] {
+        &self.used_keys
     }
 
     /// The last tool name that was closed.
@@ -184,6 +192,12 @@ impl JsonStateMachine {
             }
             JsonState::InArgKey => {
                 if b == b'"' {
+                    if !self.buf.is_empty() {
+                        let key = String::from_utf8_lossy(&self.buf).into_owned();
+                        if !self.used_keys.contains(&key) {
+                            self.used_keys.push(key);
+                        }
+                    }
                     self.buf.clear();
                     self.state = JsonState::Free;
                 } else {
@@ -219,6 +233,7 @@ impl JsonStateMachine {
         if !self.in_arguments && tail.ends_with(NAME_TRIGGER) {
             self.state = JsonState::InName;
             self.buf.clear();
+            self.used_keys.clear();
             return;
         }
         if tail.ends_with(ARGS_TRIGGER) {
@@ -245,7 +260,14 @@ impl JsonStateMachine {
 pub struct ConstrainedDecoder {
     names: Trie,
     params: HashMap<String, Trie>,
+    /// Each tool's declared keys (for the trie of the keys not used yet).
+    keys: HashMap<String, Vec<String>>,
     machine: JsonStateMachine,
+    /// Forbid writing an argument key twice in one call (needle-rs's v2/v3 rule).
+    unique_keys: bool,
+    /// While in a key with `unique_keys`: the trie of the current tool's unused keys
+    /// (`None` when every key is used: then all of them are allowed again).
+    remaining: Option<Trie>,
 }
 
 impl ConstrainedDecoder {
@@ -254,11 +276,28 @@ impl ConstrainedDecoder {
     pub fn new<'a>(tools: impl IntoIterator<Item = (&'a str, &'a [String])>) -> Self {
         let mut names = Trie::new();
         let mut params = HashMap::new();
+        let mut declared = HashMap::new();
         for (name, keys) in tools {
             names.insert(name.as_bytes());
             params.insert(name.to_string(), Trie::from_words(keys.iter().map(String::as_str)));
+            declared.insert(name.to_string(), keys.to_vec());
         }
-        ConstrainedDecoder { names, params, machine: JsonStateMachine::new() }
+        ConstrainedDecoder {
+            names,
+            params,
+            keys: declared,
+            machine: JsonStateMachine::new(),
+            unique_keys: false,
+            remaining: None,
+        }
+    }
+
+    /// Forbids repeating an argument key within one call, as needle-rs's v2 and v3
+    /// engines do: a key already written is left out of the key trie until every
+    /// declared key has been used, when all are allowed again.
+    pub fn unique_keys(mut self, on: bool) -> Self {
+        self.unique_keys = on;
+        self
     }
 
     /// The state machine.
@@ -269,6 +308,15 @@ impl ConstrainedDecoder {
     /// Feeds the text of a generated token.
     pub fn update(&mut self, token_bytes: &[u8]) {
         self.machine.feed(token_bytes);
+        self.remaining = None;
+        if self.unique_keys && self.machine.state == JsonState::InArgKey {
+            if let Some(declared) = self.keys.get(self.machine.current_function.as_str()) {
+                let used = &self.machine.used_keys;
+                if declared.iter().any(|k| !used.contains(k)) {
+                    self.remaining = Some(Trie::from_words(declared.iter().filter(|k| !used.contains(k)).map(String::as_str)));
+                }
+            }
+        }
     }
 
     /// The trie and node that constrain the next token, or `None` when unconstrained.
@@ -276,7 +324,10 @@ impl ConstrainedDecoder {
         let trie = match self.machine.state {
             JsonState::Free => return None,
             JsonState::InName => &self.names,
-            JsonState::InArgKey => self.params.get(self.machine.current_function.as_str())?,
+            JsonState::InArgKey => match &self.remaining {
+                Some(t) => t,
+                None => self.params.get(self.machine.current_function.as_str())?,
+            },
         };
         if trie.is_empty() {
             return None;
@@ -387,6 +438,31 @@ mod tests {
 
     fn texts<'a>(table: &'a [&'static str]) -> impl Fn(usize) -> Option<&'static [u8]> + 'a {
         move |i| table.get(i).map(|s| s.as_bytes())
+    }
+
+    /// needle-rs's v2/v3 rule: a key already written in this call is masked until every
+    /// declared key is used; a new call starts afresh; off, repeats are allowed.
+    #[test]
+    fn unique_keys_mask_repeats_within_a_call() {
+        let keys = ["a".to_string(), "b".to_string()];
+        let table = ["a", "b", "zzz"];
+        let tt = texts(&table);
+        let logits = [9.0, 1.0, 0.0];
+        let feed = |d: &mut ConstrainedDecoder, s: &str| d.update(s.as_bytes());
+        let mut d = ConstrainedDecoder::new([("f", &keys[..])]).unique_keys(true);
+        feed(&mut d, "[{\"name\":\"f\",\"arguments\":{\"");
+        assert_eq!(d.choose(&logits, &tt), 0, "first key: the model's choice");
+        feed(&mut d, "a\":1,\"");
+        assert_eq!(d.machine().used_keys(), ["a"]);
+        assert_eq!(d.choose(&logits, &tt), 1, "\"a\" is used: only \"b\" is left");
+        feed(&mut d, "b\":2,\"");
+        assert_eq!(d.choose(&logits, &tt), 0, "every key used: all allowed again");
+        feed(&mut d, "a\":3}},{\"name\":\"f\",\"arguments\":{\"");
+        assert!(d.machine().used_keys().is_empty(), "a new call starts afresh");
+        assert_eq!(d.choose(&logits, &tt), 0);
+        let mut d = ConstrainedDecoder::new([("f", &keys[..])]);
+        feed(&mut d, "[{\"name\":\"f\",\"arguments\":{\"a\":1,\"");
+        assert_eq!(d.choose(&logits, &tt), 0, "v1 (off): repeats allowed");
     }
 
     #[test]

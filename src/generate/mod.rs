@@ -64,6 +64,8 @@ pub(crate) fn generate(
         ConstrainedDecoder::new(defs.iter().map(|d| {
             (if names_as_written { d.name.as_str() } else { d.snake.as_str() }, &d.params[..])
         }))
+        // needle-rs's v2/v3 engines forbid a repeated argument key; its v1 does not.
+        .unique_keys(streams_text)
     };
     // v1: constrained from the first token; v2/v3: only inside the tool-call block.
     let mut cd = (constrained && block.is_none()).then(new_decoder);
