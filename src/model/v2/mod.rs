@@ -15,6 +15,7 @@ pub(crate) mod weights;
 
 use crate::container::cact::Cact;
 use crate::container::Storage;
+use crate::model::common::chatml::ChatMarkers;
 use crate::model::{Decoding, Loaded, Network, Prompt};
 use crate::prompt::chatml;
 use crate::prompt::tools::ToolDef;
@@ -35,9 +36,7 @@ pub(crate) struct Model {
     geometry: serde_json::Value,
     max_seq: usize,
     bos: u32,
-    eos: u32,
-    im_end: Option<u32>,
-    tool_call: Option<(u32, u32)>,
+    markers: ChatMarkers,
 }
 
 /// Loads a v2 `.cact`: container, weights (in place), tokenizer (from its blob).
@@ -83,16 +82,13 @@ pub(crate) fn load(storage: Storage) -> Result<Loaded> {
         "contrastive_head": w.contrastive.is_some(), "contrastive_dim": contrastive_dim,
         "confidence_head": w.confidence.is_some(),
     });
-    let piece = |p: &str| tokenizer.piece_id(p);
     let special = tokenizer.special_ids();
     let model = Model {
         summary,
         geometry,
         max_seq: h.max_seq_len as usize,
         bos: special.bos,
-        eos: special.eos,
-        im_end: piece("<|im_end|>"),
-        tool_call: piece("<tool_call>").zip(piece("</tool_call>")),
+        markers: ChatMarkers::new(&tokenizer),
         w,
     };
     Ok(Loaded { net: Box::new(model), tokenizer })
@@ -182,18 +178,11 @@ impl Network for Model {
     }
 
     fn stop_reason(&self, token: u32) -> Option<StopReason> {
-        if token == self.eos {
-            Some(StopReason::Eos)
-        } else if Some(token) == self.im_end {
-            Some(StopReason::ImEnd)
-        } else {
-            None
-        }
+        self.markers.stop_reason(token)
     }
 
     fn constrained_block(&self) -> Option<(u32, u32)> {
-        // Without the markers there is no block, and so no constraint.
-        Some(self.tool_call.unwrap_or((u32::MAX, u32::MAX)))
+        Some(self.markers.block())
     }
 
     fn names_as_written(&self) -> bool {
@@ -205,12 +194,11 @@ impl Network for Model {
     }
 
     fn answer(&self, tok: &Tokenizer, ids: &[u32], _defs: &[ToolDef]) -> (String, Option<Vec<ToolCall>>) {
-        let (text, calls, _) = crate::result::chatml_answer(tok, ids);
-        (text, calls)
+        ChatMarkers::answer(tok, ids)
     }
 
     fn reasoning(&self, tok: &Tokenizer, ids: &[u32]) -> Option<String> {
-        crate::result::chatml_answer(tok, ids).2
+        ChatMarkers::reasoning(tok, ids)
     }
 
     fn contrastive_dim(&self) -> usize {

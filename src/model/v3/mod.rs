@@ -15,6 +15,7 @@ pub(crate) mod weights;
 
 use crate::container::cact::Cact;
 use crate::container::Storage;
+use crate::model::common::chatml::ChatMarkers;
 use crate::model::{Decoding, Loaded, Network, Prompt};
 use crate::prompt::chatml;
 use crate::prompt::tools::ToolDef;
@@ -36,9 +37,7 @@ pub(crate) struct Model {
     summary: crate::Config,
     geometry: serde_json::Value,
     max_seq: usize,
-    eos: u32,
-    im_end: Option<u32>,
-    tool_call: Option<(u32, u32)>,
+    markers: ChatMarkers,
 }
 
 /// Loads a v3 `.cact`: container, weights (in place), tokenizer (from its blob); with
@@ -89,15 +88,11 @@ pub(crate) fn load(storage: Storage, depth: Option<usize>) -> Result<Loaded> {
         "engram_orders": h.orders(), "engram_sites": g.sites, "rope_theta": h.rope_theta,
         "confidence_head": w.confidence.is_some(),
     });
-    let piece = |p: &str| tokenizer.piece_id(p);
-    let tool_call = piece("<tool_call>").zip(piece("</tool_call>"));
     let model = Model {
         summary,
         geometry,
         max_seq: h.max_seq_len as usize,
-        eos: tokenizer.special_ids().eos,
-        im_end: piece("<|im_end|>"),
-        tool_call,
+        markers: ChatMarkers::new(&tokenizer),
         w,
     };
     Ok(Loaded { net: Box::new(model), tokenizer })
@@ -173,18 +168,11 @@ impl Network for Model {
     }
 
     fn stop_reason(&self, token: u32) -> Option<StopReason> {
-        if token == self.eos {
-            Some(StopReason::Eos)
-        } else if Some(token) == self.im_end {
-            Some(StopReason::ImEnd)
-        } else {
-            None
-        }
+        self.markers.stop_reason(token)
     }
 
     fn constrained_block(&self) -> Option<(u32, u32)> {
-        // Without the markers there is no block, and so no constraint.
-        Some(self.tool_call.unwrap_or((u32::MAX, u32::MAX)))
+        Some(self.markers.block())
     }
 
     fn names_as_written(&self) -> bool {
@@ -196,12 +184,11 @@ impl Network for Model {
     }
 
     fn answer(&self, tok: &Tokenizer, ids: &[u32], _defs: &[ToolDef]) -> (String, Option<Vec<ToolCall>>) {
-        let (text, calls, _) = crate::result::chatml_answer(tok, ids);
-        (text, calls)
+        ChatMarkers::answer(tok, ids)
     }
 
     fn reasoning(&self, tok: &Tokenizer, ids: &[u32]) -> Option<String> {
-        crate::result::chatml_answer(tok, ids).2
+        ChatMarkers::reasoning(tok, ids)
     }
 
     fn contrastive_dim(&self) -> usize {
