@@ -9,6 +9,7 @@
 //! Adding a generation means one new folder and one arm in [`load`].
 
 pub(crate) mod common;
+pub(crate) mod config;
 pub(crate) mod v1;
 pub(crate) mod v2;
 pub(crate) mod v3;
@@ -35,7 +36,7 @@ pub(crate) trait Network: Send + Sync {
 
     /// The configuration read from the file (for v2/v3: the fields v1 has in common;
     /// [`Network::geometry`] has them all).
-    fn config(&self) -> &v1::config::Config;
+    fn config(&self) -> &config::Config;
 
     /// Every geometry field of the file, with `"generation"`.
     fn geometry(&self) -> serde_json::Value;

@@ -31,7 +31,7 @@ use crate::model::{Decoding, Network, Prompt};
 use crate::prompt::tools::{normalize_tools, ToolDef};
 use crate::result::{StopReason, ToolCall};
 use crate::tokenizer::{Tokenizer, EOS_ID};
-use config::{Activation, Config};
+use crate::model::config::{Activation, Config};
 use std::sync::Arc;
 
 pub(crate) struct Attention {
