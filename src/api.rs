@@ -377,12 +377,12 @@ impl Engine {
     }
 
     /// The v1 network for the low-level v1 calls below.
+    #[cfg(feature = "v1")]
     fn v1(&self, what: &str) -> Result<&model::v1::Model> {
-        self.net
-            .as_v1()
-            .ok_or_else(|| Error::new(ErrorKind::Unsupported, format!("{what} is available for Needle v1 models only")))
+        self.net.as_v1().ok_or_else(|| v1_only(what))
     }
 
+    #[cfg(feature = "v1")]
     fn check_ids(&self, ids: &[u32]) -> Result<()> {
         let v = self.config().vocab_size;
         if let Some(&bad) = ids.iter().find(|&&i| i as usize >= v) {
@@ -394,32 +394,48 @@ impl Engine {
     /// Final-normed encoder states `[ids.len() × d_model]` for raw encoder ids
     /// (low-level access for verification tools).
     pub fn encoder_states(&self, ids: &[u32]) -> Result<Vec<f32>> {
-        let m = self.v1("encoder_states")?;
-        self.check_ids(ids)?;
-        if ids.is_empty() || ids.len() > m.cfg.max_enc_len {
-            return Err(Error::argument(format!(
-                "encoder input must hold 1 to {} ids, got {}",
-                m.cfg.max_enc_len,
-                ids.len()
-            )));
+        #[cfg(feature = "v1")]
+        {
+            let m = self.v1("encoder_states")?;
+            self.check_ids(ids)?;
+            if ids.is_empty() || ids.len() > m.cfg.max_enc_len {
+                return Err(Error::argument(format!(
+                    "encoder input must hold 1 to {} ids, got {}",
+                    m.cfg.max_enc_len,
+                    ids.len()
+                )));
+            }
+            Ok(m.encode(ids, &mut model::v1::Scratch::default()))
         }
-        Ok(m.encode(ids, &mut model::v1::Scratch::default()))
+        #[cfg(not(feature = "v1"))]
+        {
+            let _ = ids;
+            Err(v1_only("encoder_states"))
+        }
     }
 
     /// Decoder logits (before any constraint) for each position of `dec_input`
     /// (teacher forcing; `dec_input[0]` is normally EOS = 1), given encoder ids.
     pub fn teacher_forced_logits(&self, enc_ids: &[u32], dec_input: &[u32]) -> Result<Vec<Vec<f32>>> {
-        let m = self.v1("teacher_forced_logits")?;
-        self.check_ids(dec_input)?;
-        let mut s = model::v1::Scratch::default();
-        let enc = self.encoder_states(enc_ids)?;
-        let mut st = model::v1::DecoderState::new(m, &enc, enc_ids.len(), dec_input.len(), &mut s);
-        let mut out = Vec::with_capacity(dec_input.len());
-        for (pos, &tokn) in dec_input.iter().enumerate() {
-            m.decode_step(tokn, pos, &mut st, &mut s);
-            out.push(st.logits.clone());
+        #[cfg(feature = "v1")]
+        {
+            let m = self.v1("teacher_forced_logits")?;
+            self.check_ids(dec_input)?;
+            let mut s = model::v1::Scratch::default();
+            let enc = self.encoder_states(enc_ids)?;
+            let mut st = model::v1::DecoderState::new(m, &enc, enc_ids.len(), dec_input.len(), &mut s);
+            let mut out = Vec::with_capacity(dec_input.len());
+            for (pos, &tokn) in dec_input.iter().enumerate() {
+                m.decode_step(tokn, pos, &mut st, &mut s);
+                out.push(st.logits.clone());
+            }
+            Ok(out)
         }
-        Ok(out)
+        #[cfg(not(feature = "v1"))]
+        {
+            let _ = (enc_ids, dec_input);
+            Err(v1_only("teacher_forced_logits"))
+        }
     }
 
     /// Output width of the contrastive head (0 when the model has none).
@@ -455,6 +471,11 @@ impl Engine {
 }
 
 /// Refuses a query or retrieval text longer than [`MAX_QUERY_BYTES`].
+/// The error of a low-level call that only Needle v1 models have.
+fn v1_only(what: &str) -> Error {
+    Error::new(ErrorKind::Unsupported, format!("{what} is available for Needle v1 models only"))
+}
+
 fn check_text(what: &str, text: &str) -> Result<()> {
     if text.len() > MAX_QUERY_BYTES {
         return Err(Error::argument(format!(

@@ -2,7 +2,7 @@
 //! why generation ended (docs/ARCHITECTURE.md#output). Post-processing only: nothing here runs the model.
 
 use crate::prompt::tools::ToolDef;
-use crate::tokenizer::{Tokenizer, TOOL_CALL_ID};
+use crate::tokenizer::Tokenizer;
 use serde_json::{Map, Value};
 
 /// Why generation ended.
@@ -130,9 +130,10 @@ impl RunResult {
 }
 
 /// Turns generated ids into the final text and parsed calls (docs/ARCHITECTURE.md#output).
+#[cfg(feature = "v1")]
 pub(crate) fn postprocess(tok: &Tokenizer, ids: &[u32], defs: &[ToolDef]) -> (String, Option<Vec<ToolCall>>) {
     let raw = tok.decode(ids);
-    let prefix = tok.piece_text(TOOL_CALL_ID);
+    let prefix = tok.piece_text(crate::tokenizer::TOOL_CALL_ID);
     let body = if !prefix.is_empty() { raw.strip_prefix(prefix).unwrap_or(&raw) } else { &raw };
     let text = restore_names(body.trim(), defs);
     let calls = parse_calls(&text);
@@ -336,6 +337,7 @@ mod tests {
     }
 }
 
+#[cfg(any(feature = "v2", feature = "v3"))]
 /// The answer of a ChatML model (v2/v3) from its generated ids (docs/NETWORKS.md#the-result): the tool-call
 /// payload between `<tool_call>` and `</tool_call>` as the text, parsed into calls; if
 /// the model opened no tool-call block, the generated text with the markers removed.

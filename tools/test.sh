@@ -20,6 +20,11 @@ out=$(cargo run --release --quiet --example quickstart)
 echo "$out" | head -1
 grep -qxF '[{"name":"get_weather","arguments":{"city":"Paris"}}]' <<<"$(echo "$out" | head -1)" \
   || { echo "FAILED: examples/quickstart.rs did not print the Paris call"; echo "$out"; exit 1; }
+grep -qE '^v3 [A-Za-z]+ (None|Some\(.*\)) Some\(0\.[0-9]+\)$' <<<"$out" && grep -qxF '2 layers' <<<"$out" \
+  || { echo "FAILED: examples/quickstart.rs did not run the v3 test file (generation, confidence, ladder)"; echo "$out"; exit 1; }
+
+echo "== cargo features per generation (v1, v2, v3): each alone builds; v3 alone runs v3 and names what it left out"
+bash tools/test_features.sh
 
 echo "== benches compile"
 cargo bench --no-run --quiet

@@ -6,6 +6,7 @@
 // Not yet dispatched to by `model::load` (see `sniff`); the allow goes when it is.
 #[allow(dead_code)]
 pub(crate) mod cact;
+#[cfg(feature = "v1")]
 pub(crate) mod safetensors;
 
 use crate::Result;

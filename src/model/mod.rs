@@ -8,10 +8,16 @@
 //! constraints, streaming, batch, the Rust API and the C ABI see only this interface.
 //! Adding a generation means one new folder and one arm in [`load`].
 
+// Each generation is a cargo feature (`v1`, `v2`, `v3`, all on by default); `common/` is
+// what v2 and v3 share.
+#[cfg(any(feature = "v2", feature = "v3"))]
 pub(crate) mod common;
 pub(crate) mod config;
+#[cfg(feature = "v1")]
 pub(crate) mod v1;
+#[cfg(feature = "v2")]
 pub(crate) mod v2;
+#[cfg(feature = "v3")]
 pub(crate) mod v3;
 
 use crate::container::{self, FileKind, Storage};
@@ -99,6 +105,7 @@ pub(crate) trait Network: Send + Sync {
 
     /// The v1 network, for the v1-only low-level verification calls (encoder states,
     /// teacher-forced logits).
+    #[cfg(feature = "v1")]
     fn as_v1(&self) -> Option<&v1::Model> {
         None
     }
@@ -143,14 +150,51 @@ pub(crate) fn load(storage: Storage, vocab_text: Option<&str>, depth: Option<usi
         )
     };
     match (kind, vocab_text) {
-        (FileKind::SafeTensors, Some(v)) => v1::load(storage, v),
+        (FileKind::SafeTensors, Some(v)) => load_v1(storage, v),
         (FileKind::SafeTensors, None) => Err(Error::new(
             ErrorKind::InvalidArgument,
             "this is not a .cact file; a Needle v1 needle.safetensors needs its vocab.txt",
         )),
-        (FileKind::CactV3, None) => v3::load(storage, depth),
-        (FileKind::CactV2, None) => v2::load(storage),
+        (FileKind::CactV3, None) => load_v3(storage, depth),
+        (FileKind::CactV2, None) => load_v2(storage),
         (FileKind::CactV3, Some(_)) => Err(cact_with_vocab(3)),
         (FileKind::CactV2, Some(_)) => Err(cact_with_vocab(2)),
     }
+}
+
+// One loader per generation; a generation whose cargo feature is off answers with an
+// `Unsupported` error that names the feature.
+#[cfg(feature = "v1")]
+fn load_v1(storage: Storage, vocab_text: &str) -> Result<Loaded> {
+    v1::load(storage, vocab_text)
+}
+#[cfg(feature = "v2")]
+fn load_v2(storage: Storage) -> Result<Loaded> {
+    v2::load(storage)
+}
+#[cfg(feature = "v3")]
+fn load_v3(storage: Storage, depth: Option<usize>) -> Result<Loaded> {
+    v3::load(storage, depth)
+}
+#[cfg(not(feature = "v1"))]
+fn load_v1(_: Storage, _: &str) -> Result<Loaded> {
+    Err(left_out(
+        1,
+        "this is not a .cact file, and this build of libneedle leaves Needle v1 (needle.safetensors) out",
+    ))
+}
+#[cfg(not(feature = "v2"))]
+fn load_v2(_: Storage) -> Result<Loaded> {
+    Err(left_out(2, "this is a Needle v2 .cact file, and this build of libneedle leaves Needle v2 out"))
+}
+#[cfg(not(feature = "v3"))]
+fn load_v3(_: Storage, _: Option<usize>) -> Result<Loaded> {
+    Err(left_out(3, "this is a Needle v3 .cact file, and this build of libneedle leaves Needle v3 out"))
+}
+#[cfg(not(all(feature = "v1", feature = "v2", feature = "v3")))]
+fn left_out(g: u32, what: &str) -> Error {
+    Error::new(
+        ErrorKind::Unsupported,
+        format!("{what} (it was built without the cargo feature `v{g}`)"),
+    )
 }

@@ -41,9 +41,11 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::{Error, ErrorKind, Result};
 
+#[cfg(any(feature = "v2", feature = "v3"))]
 mod cact_blob;
 mod decode;
 mod encode;
+#[cfg(feature = "v1")]
 mod vocab_txt;
 
 /// Padding id (unused at inference).
@@ -60,6 +62,7 @@ pub const TOOL_CALL_ID: u32 = 4;
 pub const TOOLS_ID: u32 = 5;
 
 /// The pieces ids 0..5 must have, in order.
+#[cfg(feature = "v1")]
 const SPECIAL_PIECES: [&str; 6] = ["<pad>", "</s>", "<s>", "<unk>", "<tool_call>", "<tools>"];
 
 /// The SentencePiece whitespace meta-symbol `▁` (U+2581).
@@ -189,6 +192,7 @@ enum PieceKind {
     /// `<pad>`, `</s>`, `<s>` (and v1's `<unk>`): never produced by encoding, decoded to nothing.
     Control,
     /// A blob's `<unk>`: produced by encoding only without byte fallback; decoded as ` ⁇ `.
+    #[cfg_attr(not(any(feature = "v2", feature = "v3")), allow(dead_code))]
     Unknown,
     /// Matched literally wherever it occurs and never merged further (`<tool_call>`, …).
     User,
@@ -259,6 +263,7 @@ fn pair_key(a: char, b: char) -> u64 {
     (a as u64) << 32 | b as u64
 }
 
+#[cfg(feature = "v1")]
 fn vocab_err(msg: String) -> Error {
     Error::new(ErrorKind::InvalidVocab, msg)
 }
@@ -267,6 +272,7 @@ impl Tokenizer {
     /// The BPE core's constructor with v1's options and special ids ([`Options::V1`],
     /// [`SpecialIds::V1`]): the pieces in id order, their scores and their kinds, already
     /// validated by the source.
+    #[cfg(feature = "v1")]
     fn from_table(pieces: Strings, scores: Vec<f32>, kinds: Vec<PieceKind>) -> Tokenizer {
         Tokenizer::from_table_with(pieces, scores, kinds, Options::V1, SpecialIds::V1)
     }

@@ -22,6 +22,7 @@ pub(crate) struct EngramGeom {
 
 impl EngramGeom {
     /// Raw values a position's conv reads back (itself included).
+    #[cfg_attr(not(feature = "v2"), allow(dead_code))]
     pub(crate) fn history(&self) -> usize {
         (ENGRAM_TAPS - 1) * self.dilation + 1
     }
