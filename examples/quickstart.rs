@@ -1,5 +1,5 @@
 // The README's Rust example. From the repository root: cargo run --release --example quickstart
-use needle::{Engine, RunOptions};
+use needle::{Engine, LoadOptions, RunOptions};
 
 fn main() -> Result<(), needle::Error> {
     // The demo model bundled in models/needle-demo/ (memory-mapped, ~15 ms).
@@ -34,5 +34,18 @@ fn main() -> Result<(), needle::Error> {
         let ranked = engine.retrieve_tools("book a flight", &["flights", "weather", "music"], 2)?;
         println!("{ranked:?}");
     }
+
+    // Needle v2/v3: a .cact carries its tokenizer, and `Engine::open` reads the generation
+    // from the file. Here the repository's small random-weight v3 test file (gibberish text,
+    // real fields); the published needle3.cact answers for real.
+    let v3 = Engine::open("tests/fixtures/v3/tiny.cact")?;
+    let opts = RunOptions::default().max_new_tokens(16).system("You call tools.");
+    let r = v3.run_with("What's the weather in Paris?", tools, &opts)?;
+    println!("v{} {:?} {:?} {:?}", v3.generation(), r.stop, r.reasoning, r.confidence);
+    let call = r#"[{"name":"get_weather","arguments":{"city":"Paris"}}]"#;
+    println!("{:?}", v3.confidence("What's the weather in Paris?", tools, call, &opts)?);
+    // The v3 ladder: keep 2 of the file's blocks (smaller, faster).
+    let small = Engine::open_with("tests/fixtures/v3/tiny.cact", &LoadOptions::default().depth(2))?;
+    println!("{} layers", small.geometry()["num_layers"]);
     Ok(())
 }

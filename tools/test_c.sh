@@ -83,8 +83,10 @@ rm -f quickstart
 if cc examples/c/quickstart.c $(pkg-config --cflags --libs needle) -Wl,-rpath,"$(pkg-config --variable=libdir needle)" -o quickstart &&
   qs_out=$(./quickstart 2>&1) && rm -f quickstart &&
   grep -qxF '[{"name":"get_weather","arguments":{"city":"Paris"}}]' <<<"$qs_out" &&
-  grep -qF 'status 5 (invalid tools JSON): invalid tools JSON: tools[0].name' <<<"$qs_out"; then
-  ok "README C example answers with the bundled demo model (rpath, no LD_LIBRARY_PATH)"
+  grep -qF 'status 5 (invalid tools JSON): invalid tools JSON: tools[0].name' <<<"$qs_out" &&
+  grep -qE '^generation 3: \{"calls":.*"reasoning":.*"confidence":0\.[0-9]' <<<"$qs_out" &&
+  grep -qE '^confidence 0\.[0-9]{4}$' <<<"$qs_out" && grep -qxF 'ladder: generation 3' <<<"$qs_out"; then
+  ok "README C example answers with the bundled demo model and the v3 test file (rpath, no LD_LIBRARY_PATH)"
 else
   bad "README C example"; echo "${qs_out:-}" | tail -5; rm -f quickstart
 fi
