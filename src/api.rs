@@ -464,18 +464,26 @@ impl Engine {
             let s: f32 = q.iter().zip(&e).map(|(a, b)| a * b).sum();
             scored.push((i, s));
         }
-        scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+        // Best first, equal scores in input order: an insertion sort (a few hundred
+        // descriptions at most; it keeps a second sort routine out of the wasm module).
+        for i in 1..scored.len() {
+            let mut j = i;
+            while j > 0 && scored[j - 1].1.total_cmp(&scored[j].1).is_lt() {
+                scored.swap(j - 1, j);
+                j -= 1;
+            }
+        }
         scored.truncate(top_k);
         Ok(scored)
     }
 }
 
-/// Refuses a query or retrieval text longer than [`MAX_QUERY_BYTES`].
 /// The error of a low-level call that only Needle v1 models have.
 fn v1_only(what: &str) -> Error {
     Error::new(ErrorKind::Unsupported, format!("{what} is available for Needle v1 models only"))
 }
 
+/// Refuses a query or retrieval text longer than [`MAX_QUERY_BYTES`].
 fn check_text(what: &str, text: &str) -> Result<()> {
     if text.len() > MAX_QUERY_BYTES {
         return Err(Error::argument(format!(

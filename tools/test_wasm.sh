@@ -26,7 +26,7 @@ if [ -z "$CHROMIUM" ]; then
     CHROMIUM=$(command -v chromium)
 fi
 export CHROMIUM
-(cd wasm && { [ -d node_modules/playwright-core ] && [ -e node_modules/libneedle ] || npm ci --no-audit --no-fund; })
+(cd wasm && { [ -d node_modules/playwright-core ] && [ -d node_modules/binaryen ] && [ -e node_modules/libneedle ] || npm ci --no-audit --no-fund; })
 
 echo "== wasm: synthetic models"
 for preset in tiny tiny-ffn tiny-bf16 tiny-f16 tiny-head small full script; do
@@ -43,6 +43,9 @@ echo "== wasm: node --test (nodejs build: parity, API)"
 (cd wasm && node --test --test-reporter=spec tests/ 2>&1) | tee wasm/target/node-test.log || status=1
 echo "== wasm: headless Chromium (browser demo)"
 (cd wasm && node --test --test-reporter=spec e2e/ 2>&1) | tee wasm/target/e2e-test.log || status=1
+
+echo "== wasm: footprint (Needle v3 alone, size profile, wasm-opt -Oz from wasm/node_modules: at most 300,000 B raw)"
+bash tools/footprint.sh --check || status=1
 
 echo "== wasm: summary"
 for log in wasm/target/node-test.log wasm/target/e2e-test.log; do

@@ -552,12 +552,19 @@ fn body<const FMA: bool, const SIMD: bool, const B: usize>(a: Args<'_, '_>) {
         let o1 = (o0 + COL_BLOCK).min(c_hi);
         let mut r0 = 0;
         while r0 < rows {
+            // wasm: two row shapes only (a block's 1–3 tail rows run one at a time), which
+            // halves the kernel's share of the module; the result does not depend on the shape.
+            #[cfg(target_arch = "wasm32")]
+            let rr = if rows - r0 >= 4 { 4 } else { 1 };
+            #[cfg(not(target_arch = "wasm32"))]
             let rr = (rows - r0).min(4);
             let yoff = r0 * ldy + (o0 - c_lo);
             let x = &xhat[r0 * m.layout.in_pad..];
             match rr {
                 4 => cols::<FMA, SIMD, B, 4, 2>(m, x, y, ldy, yoff, o0, o1),
+                #[cfg(not(target_arch = "wasm32"))]
                 3 => cols::<FMA, SIMD, B, 3, 2>(m, x, y, ldy, yoff, o0, o1),
+                #[cfg(not(target_arch = "wasm32"))]
                 2 => cols::<FMA, SIMD, B, 2, 4>(m, x, y, ldy, yoff, o0, o1),
                 _ => cols::<FMA, SIMD, B, 1, 4>(m, x, y, ldy, yoff, o0, o1),
             }

@@ -11,3 +11,9 @@ pub(crate) mod engram;
 pub(crate) mod linear;
 pub(crate) mod mhc;
 pub(crate) mod ops;
+
+/// A JSON object of `fields`, in order: one loop rather than the `json!` macro's code per
+/// key (a geometry has 25–30 keys; this keeps the wasm module smaller).
+pub(crate) fn object(fields: Vec<(&str, serde_json::Value)>) -> serde_json::Value {
+    serde_json::Value::Object(fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+}

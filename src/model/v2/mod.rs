@@ -15,7 +15,7 @@ pub(crate) mod weights;
 
 use crate::container::cact::Cact;
 use crate::container::Storage;
-use crate::model::common::chatml::ChatMarkers;
+use crate::model::common::{self, chatml::ChatMarkers};
 use crate::model::{Decoding, Loaded, Network, Prompt};
 use crate::prompt::chatml;
 use crate::prompt::tools::ToolDef;
@@ -23,6 +23,7 @@ use crate::result::{StopReason, ToolCall};
 use crate::tokenizer::Tokenizer;
 use crate::{Error, Result};
 use network::Mode;
+use serde_json::Value;
 use std::sync::Arc;
 
 /// Tokens a v2 call generates when it does not say (docs/NETWORKS.md#decoding-and-stop-rules; needle-rs `V2Engine`'s default).
@@ -69,19 +70,31 @@ pub(crate) fn load(storage: Storage) -> Result<Loaded> {
         rope_theta: g.rope_theta,
         contrastive_dim,
     };
-    let geometry = serde_json::json!({
-        "generation": 2,
-        "vocab_size": h.vocab, "d_model": h.d_model, "num_heads": h.num_heads,
-        "num_kv_heads": h.num_kv_heads, "num_layers": h.num_layers, "head_dim": h.head_dim,
-        "max_seq_len": h.max_seq_len, "hada_n": h.hada_n, "mhc_lanes": h.mhc_lanes,
-        "kv_window": h.kv_window, "kv_bits": h.kv_bits,
-        "engram_slots": h.engram_slots, "engram_sub_dim": h.engram_sub_dim,
-        "num_engram_tables": h.num_engram_tables, "engram_conv_taps": h.engram_conv_taps,
-        "engram_conv_dilation": h.engram_conv_dilation, "engram_orders": h.orders(),
-        "engram_sites": h.sites(), "rope_theta": h.rope_theta,
-        "contrastive_head": w.contrastive.is_some(), "contrastive_dim": contrastive_dim,
-        "confidence_head": w.confidence.is_some(),
-    });
+    let geometry = common::object(vec![
+        ("generation", Value::from(2)),
+        ("vocab_size", Value::from(h.vocab)),
+        ("d_model", Value::from(h.d_model)),
+        ("num_heads", Value::from(h.num_heads)),
+        ("num_kv_heads", Value::from(h.num_kv_heads)),
+        ("num_layers", Value::from(h.num_layers)),
+        ("head_dim", Value::from(h.head_dim)),
+        ("max_seq_len", Value::from(h.max_seq_len)),
+        ("hada_n", Value::from(h.hada_n)),
+        ("mhc_lanes", Value::from(h.mhc_lanes)),
+        ("kv_window", Value::from(h.kv_window)),
+        ("kv_bits", Value::from(h.kv_bits)),
+        ("engram_slots", Value::from(h.engram_slots)),
+        ("engram_sub_dim", Value::from(h.engram_sub_dim)),
+        ("num_engram_tables", Value::from(h.num_engram_tables)),
+        ("engram_conv_taps", Value::from(h.engram_conv_taps)),
+        ("engram_conv_dilation", Value::from(h.engram_conv_dilation)),
+        ("engram_orders", Value::from(h.orders())),
+        ("engram_sites", Value::from(h.sites())),
+        ("rope_theta", Value::from(h.rope_theta)),
+        ("contrastive_head", Value::from(w.contrastive.is_some())),
+        ("contrastive_dim", Value::from(contrastive_dim)),
+        ("confidence_head", Value::from(w.confidence.is_some())),
+    ]);
     let special = tokenizer.special_ids();
     let model = Model {
         summary,

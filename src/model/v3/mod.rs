@@ -15,13 +15,14 @@ pub(crate) mod weights;
 
 use crate::container::cact::Cact;
 use crate::container::Storage;
-use crate::model::common::chatml::ChatMarkers;
+use crate::model::common::{self, chatml::ChatMarkers};
 use crate::model::{Decoding, Loaded, Network, Prompt};
 use crate::prompt::chatml;
 use crate::prompt::tools::ToolDef;
 use crate::result::{StopReason, ToolCall};
 use crate::tokenizer::Tokenizer;
 use crate::{Error, Result};
+use serde_json::Value;
 use std::sync::Arc;
 
 /// Prompt positions run through the network at once (bounds the scratch of a long prompt).
@@ -73,21 +74,36 @@ pub(crate) fn load(storage: Storage, depth: Option<usize>) -> Result<Loaded> {
         rope_theta: g.rope_theta,
         contrastive_dim: 0,
     };
-    let geometry = serde_json::json!({
-        "generation": 3,
-        "vocab_size": h.vocab, "out_vocab": h.out_vocab, "d_model": h.d_model,
-        "num_heads": h.num_heads, "num_kv_heads": h.num_kv_heads, "num_layers": g.layers,
-        "file_layers": h.num_layers,
-        "qk_head_dim": h.qk_head_dim, "v_head_dim": h.v_head_dim, "max_seq_len": h.max_seq_len,
-        "hada_n": h.hada_n, "mhc_lanes": h.mhc_lanes, "sliding_window": h.sliding_window,
-        "global_layers": (0..g.layers).filter(|&l| g.global[l] && g.window > 0).collect::<Vec<_>>(),
-        "qkv_conv_taps": h.qkv_conv_taps, "kv_window": h.kv_window, "kv_bits": h.kv_bits,
-        "engram_slots": h.engram_slots, "engram_sub_dim": h.engram_sub_dim,
-        "num_engram_tables": h.num_engram_tables, "engram_conv_taps": h.engram_conv_taps,
-        "engram_conv_dilation": h.engram_conv_dilation, "engram_seed_heads": h.engram_seed_heads,
-        "engram_orders": h.orders(), "engram_sites": g.sites, "rope_theta": h.rope_theta,
-        "confidence_head": w.confidence.is_some(),
-    });
+    let geometry = common::object(vec![
+        ("generation", Value::from(3)),
+        ("vocab_size", Value::from(h.vocab)),
+        ("out_vocab", Value::from(h.out_vocab)),
+        ("d_model", Value::from(h.d_model)),
+        ("num_heads", Value::from(h.num_heads)),
+        ("num_kv_heads", Value::from(h.num_kv_heads)),
+        ("num_layers", Value::from(g.layers)),
+        ("file_layers", Value::from(h.num_layers)),
+        ("qk_head_dim", Value::from(h.qk_head_dim)),
+        ("v_head_dim", Value::from(h.v_head_dim)),
+        ("max_seq_len", Value::from(h.max_seq_len)),
+        ("hada_n", Value::from(h.hada_n)),
+        ("mhc_lanes", Value::from(h.mhc_lanes)),
+        ("sliding_window", Value::from(h.sliding_window)),
+        ("global_layers", Value::from((0..g.layers).filter(|&l| g.global[l] && g.window > 0).collect::<Vec<_>>())),
+        ("qkv_conv_taps", Value::from(h.qkv_conv_taps)),
+        ("kv_window", Value::from(h.kv_window)),
+        ("kv_bits", Value::from(h.kv_bits)),
+        ("engram_slots", Value::from(h.engram_slots)),
+        ("engram_sub_dim", Value::from(h.engram_sub_dim)),
+        ("num_engram_tables", Value::from(h.num_engram_tables)),
+        ("engram_conv_taps", Value::from(h.engram_conv_taps)),
+        ("engram_conv_dilation", Value::from(h.engram_conv_dilation)),
+        ("engram_seed_heads", Value::from(h.engram_seed_heads)),
+        ("engram_orders", Value::from(h.orders())),
+        ("engram_sites", Value::from(g.sites.clone())),
+        ("rope_theta", Value::from(h.rope_theta)),
+        ("confidence_head", Value::from(w.confidence.is_some())),
+    ]);
     let model = Model {
         summary,
         geometry,

@@ -14,9 +14,9 @@ pub(crate) fn ladder_order(layers: usize) -> Vec<usize> {
         _ => {}
     }
     let mut order = vec![0, layers - 1];
+    // `chosen`: the same blocks in ascending order (each midpoint inserted in place).
     let mut chosen = order.clone();
     while order.len() < layers {
-        chosen.sort_unstable();
         // Widest gap wider than 1; ties go to the leftmost.
         let (mut best, mut width) = (0, 0);
         for (i, w) in chosen.windows(2).enumerate() {
@@ -27,7 +27,7 @@ pub(crate) fn ladder_order(layers: usize) -> Vec<usize> {
             }
         }
         let mid = (chosen[best] + chosen[best + 1]) / 2;
-        chosen.push(mid);
+        chosen.insert(best + 1, mid);
         order.push(mid);
     }
     order
@@ -39,10 +39,11 @@ pub(crate) fn ladder_layers(layers: usize, depth: usize) -> Result<Vec<usize>> {
     if depth < 2 || depth > layers {
         return Err(Error::argument(format!("depth must be between 2 and {layers} (the model's layers), got {depth}")));
     }
-    let mut kept = ladder_order(layers);
-    kept.truncate(depth);
-    kept.sort_unstable();
-    Ok(kept)
+    let mut keep = vec![false; layers];
+    for &l in &ladder_order(layers)[..depth] {
+        keep[l] = true;
+    }
+    Ok((0..layers).filter(|&l| keep[l]).collect())
 }
 
 /// Block sizes `(ba, bb)` of the Kronecker factors for a Hadamard width `n` (a power of
