@@ -87,7 +87,8 @@ pub enum Frame {
     /// A value of this node starts here.
     Value(NodeId),
     /// Inside a string: 0 plain, 1 after `\`, 2–5 in `\u` (hex digits left = 6 − sub),
-    /// 6–8 in a UTF-8 character (continuation bytes left = sub − 5).
+    /// 6–8 in a UTF-8 character (continuation bytes left = sub − 5), 9–12 after a lead
+    /// byte whose next byte has a narrower range (E0, ED, F0, F4).
     Str(u8),
     /// An integer (`-?(0|[1-9][0-9]*)`): 0 start, 1 after `-`, 2 after a leading `0`, 3 in
     /// digits; `n` digits so far.
@@ -160,17 +161,21 @@ pub struct Grammar {
 impl Grammar {
     /// Builds the grammar of `schema`.
     pub fn new(schema: Schema) -> Grammar {
+        // Names and keys are stored with their closing quote; each word also in its
+        // ASCII-escaped spelling (`\u00e9`), which a vocabulary without the character can write.
         let mut names = Trie::new();
         for (i, (n, _)) in schema.tools.iter().enumerate() {
-            names.insert(n, i as u32);
+            insert_spellings(&mut names, n, b"\"", i as u32);
         }
         let mut tries = Vec::new();
         let mut trie_of = Vec::with_capacity(schema.nodes.len());
         for n in &schema.nodes {
             let mut t = Trie::new();
             match n {
-                Node::Enum(vals) => vals.iter().enumerate().for_each(|(i, v)| t.insert(v, i as u32)),
-                Node::Object { props, .. } => props.iter().enumerate().for_each(|(i, (k, _))| t.insert(k, i as u32)),
+                Node::Enum(vals) => vals.iter().enumerate().for_each(|(i, v)| insert_spellings(&mut t, v, b"", i as u32)),
+                Node::Object { props, .. } => {
+                    props.iter().enumerate().for_each(|(i, (k, _))| insert_spellings(&mut t, k, b"\"", i as u32))
+                }
                 _ => {}
             }
             trie_of.push(tries.len() as u32);
@@ -186,7 +191,7 @@ impl Grammar {
         for (n, c) in cost.iter_mut().enumerate() {
             g.names.terminals(n as u32, &mut |tool, d| {
                 let args = g.schema.tools[tool as usize].1;
-                *c = (*c).min(d + 1 + pat_left(CALL_MID, 0) + g.min_val[args as usize] + 1);
+                *c = (*c).min(d + pat_left(CALL_MID, 0) + g.min_val[args as usize] + 1);
             });
         }
         g.name_cost = cost;
@@ -369,23 +374,14 @@ impl Grammar {
                 }
                 Step::Stay
             }
-            Frame::Name(t) => {
-                if b == b'"' {
-                    let tool = self.names.term[t as usize];
-                    if tool == u32::MAX {
-                        return Step::Reject;
-                    }
-                    *f = Frame::Mid { tool: tool as u16, pos: 0 };
-                    return Step::Stay;
+            Frame::Name(t) => match self.names.child(t, b) {
+                Some(c) => {
+                    let tool = self.names.term[c as usize];
+                    *f = if tool == u32::MAX { Frame::Name(c) } else { Frame::Mid { tool: tool as u16, pos: 0 } };
+                    Step::Stay
                 }
-                match self.names.child(t, b) {
-                    Some(c) => {
-                        *f = Frame::Name(c);
-                        Step::Stay
-                    }
-                    None => Step::Reject,
-                }
-            }
+                None => Step::Reject,
+            },
             Frame::Mid { tool, pos } => {
                 let mut pos = pos as usize;
                 if CALL_MID[pos] == b' ' {
@@ -463,17 +459,14 @@ impl Grammar {
             Frame::Obj { node, used, phase, prop } => self.obj_step(f, node, used, phase, prop, b),
             Frame::Key { node, used, t } => {
                 let tr = &self.tries[self.trie_of[node as usize] as usize];
-                if b == b'"' {
-                    let i = tr.term[t as usize];
-                    if i == u32::MAX || !Self::unused(used, i as usize) {
-                        return Step::Reject;
-                    }
-                    *f = Frame::Obj { node, used: used | bit(i), phase: 3, prop: i as u16 };
-                    return Step::Stay;
-                }
                 match tr.child(t, b) {
                     Some(c) if self.key_open(tr, c, used) => {
-                        *f = Frame::Key { node, used, t: c };
+                        let i = tr.term[c as usize];
+                        *f = if i == u32::MAX {
+                            Frame::Key { node, used, t: c }
+                        } else {
+                            Frame::Obj { node, used: used | bit(i), phase: 3, prop: i as u16 }
+                        };
                         Step::Stay
                     }
                     _ => Step::Reject,
@@ -594,7 +587,9 @@ impl Grammar {
                 0 => 1,
                 1 => 2,
                 2..=5 => (6 - sub as u32) + 1,
-                _ => (sub as u32 - 5) + 1,
+                6..=8 => (sub as u32 - 5) + 1,
+                9 | 10 => 3,
+                _ => 4,
             },
             Frame::Int { sub, .. } | Frame::Num { sub, .. } => (!num_can_end(sub)) as u32,
             Frame::Lit { lit, pos } => (LITERALS[lit as usize].len() - pos as usize) as u32,
@@ -619,7 +614,7 @@ impl Grammar {
                 tr.terminals(t, &mut |i, d| {
                     if Self::unused(used, i as usize) {
                         let u = used | bit(i);
-                        let c = d + 2 + mv(props[i as usize].1) + self.required_cost(props, required, u, false);
+                        let c = d + 1 + mv(props[i as usize].1) + self.required_cost(props, required, u, false);
                         best = best.min(c);
                     }
                 });
@@ -663,6 +658,31 @@ impl Grammar {
     }
 }
 
+/// Inserts `word` + `end` and, when `word` has non-ASCII characters, also its spelling with
+/// those as `\u` escapes (UTF-16, as JSON writes them).
+fn insert_spellings(t: &mut Trie, word: &[u8], end: &[u8], index: u32) {
+    let mut w = word.to_vec();
+    w.extend_from_slice(end);
+    t.insert(&w, index);
+    if let Ok(s) = std::str::from_utf8(word) {
+        if !s.is_ascii() {
+            let mut a = String::with_capacity(s.len() * 2);
+            for c in s.chars() {
+                if c.is_ascii() {
+                    a.push(c);
+                } else {
+                    let mut units = [0u16; 2];
+                    for u in c.encode_utf16(&mut units) {
+                        a.push_str(&format!("\\u{:04x}", u));
+                    }
+                }
+            }
+            a.push_str(std::str::from_utf8(end).unwrap_or(""));
+            t.insert(a.as_bytes(), index);
+        }
+    }
+}
+
 fn num_start(b: u8) -> (u8, u8) {
     match b {
         b'-' => (1, 0),
@@ -703,8 +723,12 @@ fn str_step(f: &mut Frame, sub: u8, b: u8) -> Step {
             0x00..=0x1f | 0x7f => return Step::Reject,
             0x20..=0x7e => 0,
             0xc2..=0xdf => 6,
-            0xe0..=0xef => 7,
-            0xf0..=0xf4 => 8,
+            0xe0 => 9,
+            0xed => 10,
+            0xe1..=0xef => 7,
+            0xf0 => 11,
+            0xf4 => 12,
+            0xf1..=0xf3 => 8,
             _ => return Step::Reject,
         },
         1 => match b {
@@ -719,6 +743,12 @@ fn str_step(f: &mut Frame, sub: u8, b: u8) -> Step {
                 sub + 1
             }
         }
+        // The first continuation byte of E0, ED, F0 and F4 (no overlong forms, surrogates
+        // or code points past U+10FFFF).
+        9 if (0xa0..=0xbf).contains(&b) => 6,
+        10 if (0x80..=0x9f).contains(&b) => 6,
+        11 if (0x90..=0xbf).contains(&b) => 7,
+        12 if (0x80..=0x8f).contains(&b) => 7,
         6..=8 if (0x80..=0xbf).contains(&b) => {
             if sub == 6 {
                 0
