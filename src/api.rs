@@ -125,6 +125,9 @@ pub struct Engine {
     tokenizer: Tokenizer,
     /// Every token's bytes as strict mode reads them, built on the first strict call.
     strict_tokens: std::sync::OnceLock<TokenBytes>,
+    /// The strict decoder of the last tools JSON (grammar and warm mask cache), reused by
+    /// the next strict call with the same tools.
+    strict_last: std::sync::Mutex<Option<(String, StrictDecoder)>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -139,7 +142,7 @@ fn io_error(what: &str, path: &Path, e: std::io::Error) -> Error {
 
 impl Engine {
     fn new(net: Box<dyn Network>, tokenizer: Tokenizer) -> Engine {
-        Engine { net, tokenizer, strict_tokens: std::sync::OnceLock::new() }
+        Engine { net, tokenizer, strict_tokens: std::sync::OnceLock::new(), strict_last: std::sync::Mutex::new(None) }
     }
 
     /// The token byte view of strict mode (built once per engine).
@@ -147,8 +150,16 @@ impl Engine {
         self.strict_tokens.get_or_init(|| TokenBytes::new(&self.tokenizer, self.net.streams_text()))
     }
 
-    /// The strict decoder for `defs` (the tools of `tools_json`, in order).
+    /// The strict decoder for `defs` (the tools of `tools_json`, in order): the cached one
+    /// when the last strict call had the same tools, else a new one.
     pub(crate) fn strict_decoder(&self, tools_json: &str, defs: &[crate::prompt::tools::ToolDef]) -> StrictDecoder {
+        if let Ok(mut slot) = self.strict_last.lock() {
+            if slot.as_ref().is_some_and(|(t, _)| t == tools_json) {
+                if let Some((_, sd)) = slot.take() {
+                    return sd;
+                }
+            }
+        }
         let as_written = self.net.names_as_written();
         let names: Vec<&str> = defs.iter().map(|d| if as_written { d.name.as_str() } else { d.snake.as_str() }).collect();
         StrictDecoder::new(Grammar::new(schema::compile(tools_json, &names)))
@@ -288,7 +299,11 @@ impl Engine {
         let (ids, mut stop, confidence) = if opts.strict {
             let mut sd = self.strict_decoder(tools_json, &prompt.defs);
             let tokens = self.strict_tokens();
-            generate::generate_strict(&*self.net, &self.tokenizer, tokens, &mut sd, &prompt.ids, max_new, &mut on_token)
+            let r = generate::generate_strict(&*self.net, &self.tokenizer, tokens, &mut sd, &prompt.ids, max_new, &mut on_token);
+            if let Ok(mut slot) = self.strict_last.lock() {
+                *slot = Some((tools_json.to_string(), sd));
+            }
+            r
         } else {
             generate::generate(
                 &*self.net,

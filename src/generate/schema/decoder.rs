@@ -19,6 +19,10 @@ use std::collections::HashMap;
 pub struct TokenBytes {
     bytes: Vec<u8>,
     ends: Vec<u32>,
+    /// The ids with bytes, sorted by their bytes (so tokens sharing a prefix are adjacent).
+    order: Vec<u32>,
+    /// `lcp[i]`: the length of the common prefix of `order[i]`'s bytes and `order[i - 1]`'s.
+    lcp: Vec<u16>,
 }
 
 impl TokenBytes {
@@ -37,17 +41,37 @@ impl TokenBytes {
             }
             ends.push(bytes.len() as u32);
         }
-        TokenBytes { bytes, ends }
+        TokenBytes { bytes, ends, order: Vec::new(), lcp: Vec::new() }.sorted()
+    }
+
+    /// Fills `order` and `lcp`.
+    fn sorted(mut self) -> TokenBytes {
+        let mut order: Vec<u32> = (0..self.len() as u32).filter(|&i| !self.get(i as usize).is_empty()).collect();
+        order.sort_by(|&a, &b| self.get(a as usize).cmp(self.get(b as usize)));
+        let mut lcp = Vec::with_capacity(order.len());
+        for (i, &id) in order.iter().enumerate() {
+            let l = match i {
+                0 => 0,
+                _ => {
+                    let (a, b) = (self.get(order[i - 1] as usize), self.get(id as usize));
+                    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+                }
+            };
+            lcp.push(l.min(u16::MAX as usize) as u16);
+        }
+        self.order = order;
+        self.lcp = lcp;
+        self
     }
 
     /// From explicit byte strings (tests and tools).
     pub fn from_strings<'a>(tokens: impl IntoIterator<Item = &'a [u8]>) -> TokenBytes {
-        let mut t = TokenBytes { bytes: Vec::new(), ends: Vec::new() };
+        let mut t = TokenBytes { bytes: Vec::new(), ends: Vec::new(), order: Vec::new(), lcp: Vec::new() };
         for s in tokens {
             t.bytes.extend_from_slice(s);
             t.ends.push(t.bytes.len() as u32);
         }
-        t
+        t.sorted()
     }
 
     /// The bytes of token `id` (empty out of range).
@@ -69,6 +93,9 @@ impl TokenBytes {
     }
 }
 
+/// Most grammar states whose masks one decoder keeps (the cache starts afresh past it).
+const MAX_CACHED_STATES: usize = 4096;
+
 /// What the strict decoder wants next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Choice {
@@ -87,6 +114,8 @@ pub struct StrictDecoder {
     stack: Vec<Frame>,
     scratch: Vec<Frame>,
     cache: HashMap<Vec<Frame>, Box<[u64]>>,
+    /// Mask scratch: the machine's stack after each prefix length of the current token.
+    prefix: Vec<Vec<Frame>>,
     /// Mask computations (cache misses) so far.
     pub misses: usize,
 }
@@ -96,7 +125,7 @@ impl StrictDecoder {
     pub fn new(grammar: Grammar) -> StrictDecoder {
         let mut stack = Vec::with_capacity(16);
         grammar.start(&mut stack);
-        StrictDecoder { grammar, stack, scratch: Vec::with_capacity(16), cache: HashMap::new(), misses: 0 }
+        StrictDecoder { grammar, stack, scratch: Vec::with_capacity(16), cache: HashMap::new(), prefix: Vec::new(), misses: 0 }
     }
 
     /// Back to the start of an answer (the cache is kept).
@@ -147,16 +176,44 @@ impl StrictDecoder {
     fn mask(&mut self, tokens: &TokenBytes) -> &[u64] {
         if !self.cache.contains_key(self.stack.as_slice()) {
             self.misses += 1;
+            if self.cache.len() >= MAX_CACHED_STATES {
+                self.cache.clear();
+            }
             let mut m = vec![0u64; tokens.len().div_ceil(64)].into_boxed_slice();
-            for id in 0..tokens.len() {
-                let b = tokens.get(id);
-                if b.is_empty() {
+            // Tokens in byte order: the machine's state after a shared prefix is reused, and
+            // a prefix the grammar refuses rules out every token that starts with it.
+            let pre = &mut self.prefix;
+            if pre.is_empty() {
+                pre.push(Vec::new());
+            }
+            pre[0].clear();
+            pre[0].extend_from_slice(&self.stack);
+            // The byte index at which the previous token was refused (`usize::MAX`: none).
+            let mut dead = usize::MAX;
+            for (&id, &l) in tokens.order.iter().zip(&tokens.lcp) {
+                let l = l as usize;
+                if dead < l {
                     continue;
                 }
-                self.scratch.clear();
-                self.scratch.extend_from_slice(&self.stack);
-                if self.grammar.feed(&mut self.scratch, b) {
-                    m[id / 64] |= 1 << (id % 64);
+                dead = usize::MAX;
+                let b = tokens.get(id as usize);
+                while pre.len() <= b.len() {
+                    pre.push(Vec::new());
+                }
+                let mut ok = true;
+                for k in l..b.len() {
+                    let (lo, hi) = pre.split_at_mut(k + 1);
+                    let next = &mut hi[0];
+                    next.clear();
+                    next.extend_from_slice(&lo[k]);
+                    if !self.grammar.feed_byte(next, b[k]) {
+                        dead = k;
+                        ok = false;
+                        break;
+                    }
+                }
+                if ok {
+                    m[id as usize / 64] |= 1 << (id % 64);
                 }
             }
             self.cache.insert(self.stack.clone(), m);
