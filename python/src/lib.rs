@@ -850,7 +850,7 @@ impl PyEngine {
             let q = text_arg(query, "query")?;
             let t = tools_arg(tools)?;
             let c = text_arg(completion, "completion")?;
-            let opts = options(py, None, true, system)?;
+            let opts = options(py, None, true, false, system)?;
             let eng = &self.inner;
             detach(py, |_| eng.confidence(&q, &t, &c, &opts)).map_err(|e| engine_err(py, &e))
         })

@@ -146,7 +146,7 @@ impl RawEngine {
     /// The confidence head's probability that `completion` answers `query` with `tools`
     /// (v2/v3 files with the head; otherwise an `Error` of code 7).
     pub fn confidence(&self, query: &str, tools: &str, completion: &str, system: Option<String>) -> Result<f32, JsValue> {
-        self.inner.confidence(query, tools, completion, &options(None, None, system)).map_err(|e| js_error(&e))
+        self.inner.confidence(query, tools, completion, &options(None, None, system, None)).map_err(|e| js_error(&e))
     }
 
     /// Width of the contrastive head (0 when the model has none).
