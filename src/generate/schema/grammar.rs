@@ -191,7 +191,7 @@ impl Grammar {
         for (n, c) in cost.iter_mut().enumerate() {
             g.names.terminals(n as u32, &mut |tool, d| {
                 let args = g.schema.tools[tool as usize].1;
-                *c = (*c).min(d + pat_left(CALL_MID, 0) + g.min_val[args as usize] + 1);
+                *c = (*c).min(g.min_val[args as usize].saturating_add(d + pat_left(CALL_MID, 0) + 1));
             });
         }
         g.name_cost = cost;
@@ -216,8 +216,10 @@ impl Grammar {
                 best
             }
             Node::Enum(vals) => vals.iter().map(|v| v.len() as u32).min().unwrap_or(4),
-            Node::Object { props, required } => 1 + self.required_cost(props, *required, 0, true),
-            Node::Array { items, min, .. } => 2 + (*min as u32) * (mv(*items) + 1) - (*min > 0) as u32,
+            Node::Object { props, required } => self.required_cost(props, *required, 0, true).saturating_add(1),
+            Node::Array { items, min, .. } => {
+                2u32.saturating_add((*min as u32).saturating_mul(mv(*items).saturating_add(1))).saturating_sub((*min > 0) as u32)
+            }
         }
     }
 
@@ -228,12 +230,12 @@ impl Grammar {
         let mut n = 0;
         for (i, (k, v)) in props.iter().enumerate().take(64) {
             if required & !used & (1 << i) != 0 {
-                sum += k.len() as u32 + 3 + self.min_val.get(*v as usize).copied().unwrap_or(1);
+                sum = (k.len() as u32 + 3).saturating_add(self.min_val.get(*v as usize).copied().unwrap_or(1)).saturating_add(sum);
                 n += 1;
             }
         }
         if n > 0 {
-            sum += n - first as u32;
+            sum = sum.saturating_add(n - first as u32);
         }
         sum
     }
@@ -575,12 +577,12 @@ impl Grammar {
             Frame::Top(p) => match p {
                 0 => 2,
                 1 | 2 => 1,
-                3 => pat_left(CALL_HEAD, 0) + self.name_cost[0] + 1,
+                3 => self.name_cost[0].saturating_add(pat_left(CALL_HEAD, 0) + 1),
                 _ => 0,
             },
-            Frame::Head(pos) => pat_left(CALL_HEAD, pos) + self.name_cost[0],
+            Frame::Head(pos) => self.name_cost[0].saturating_add(pat_left(CALL_HEAD, pos)),
             Frame::Name(t) => self.name_cost[t as usize],
-            Frame::Mid { tool, pos } => pat_left(CALL_MID, pos) + mv(self.schema.tools[tool as usize].1) + 1,
+            Frame::Mid { tool, pos } => mv(self.schema.tools[tool as usize].1).saturating_add(pat_left(CALL_MID, pos) + 1),
             Frame::CallEnd => 1,
             Frame::Value(n) => mv(n),
             Frame::Str(sub) => match sub {
@@ -604,7 +606,7 @@ impl Grammar {
                     0 => self.required_cost(props, required, used, true),
                     1 => self.required_cost(props, required, used, false),
                     2 => self.after_comma_cost(node, used),
-                    _ => 1 + mv(props[prop as usize].1) + self.required_cost(props, required, used, false),
+                    _ => mv(props[prop as usize].1).saturating_add(1).saturating_add(self.required_cost(props, required, used, false)),
                 }
             }
             Frame::Key { node, used, t } => {
@@ -614,7 +616,7 @@ impl Grammar {
                 tr.terminals(t, &mut |i, d| {
                     if Self::unused(used, i as usize) {
                         let u = used | bit(i);
-                        let c = d + 1 + mv(props[i as usize].1) + self.required_cost(props, required, u, false);
+                        let c = mv(props[i as usize].1).saturating_add(d + 1).saturating_add(self.required_cost(props, required, u, false));
                         best = best.min(c);
                     }
                 });
@@ -623,11 +625,11 @@ impl Grammar {
             Frame::Arr { node, count, phase } => {
                 let Node::Array { items, min, .. } = *self.schema.node(node) else { return 1 };
                 let left = (min.saturating_sub(count)) as u32;
-                let per = mv(items) + 1;
+                let per = mv(items).saturating_add(1);
                 match phase {
-                    0 if left > 0 => left * per,
-                    2 => mv(items) + left.saturating_sub(1) * per + 1,
-                    _ => left * per + 1,
+                    0 if left > 0 => left.saturating_mul(per),
+                    2 => per.saturating_add(left.saturating_sub(1).saturating_mul(per)),
+                    _ => left.saturating_mul(per).saturating_add(1),
                 }
             }
             Frame::AnyObj(phase) => match phase {
@@ -650,7 +652,7 @@ impl Grammar {
         for (i, (k, v)) in props.iter().enumerate() {
             if Self::unused(used, i) {
                 let u = used | bit(i as u32);
-                let c = k.len() as u32 + 3 + self.min_val[*v as usize] + self.required_cost(props, required, u, false);
+                let c = self.min_val[*v as usize].saturating_add(k.len() as u32 + 3).saturating_add(self.required_cost(props, required, u, false));
                 best = best.min(c);
             }
         }

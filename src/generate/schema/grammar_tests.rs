@@ -207,3 +207,33 @@ fn masks_are_cached_per_state() {
     run(&mut d);
     assert_eq!((d.cached_states(), d.misses), (states, misses));
 }
+
+/// A schema whose shortest answer is huge (65535 required items of nested required objects)
+/// neither overflows nor panics: the only way to stay closable is `[]`, which is what a tight
+/// budget gets.
+#[test]
+fn huge_minimal_answers_do_not_overflow() {
+    let tools = r#"[{"name":"f","parameters":{"type":"object","properties":{"l":{"type":"array","minItems":65535,
+        "items":{"type":"array","minItems":65535,"items":{"type":"object","properties":{"a":{"type":"string"}},"required":["a"]}}}},"required":["l"]}}]"#;
+    let g = Grammar::new(compile(tools, &["f"]));
+    let mut st = Vec::new();
+    g.start(&mut st);
+    assert_eq!(g.min_close(&st), 2);
+    assert!(g.feed(&mut st, br#"[{"name":"f","arguments":{"l":[[{"#));
+    assert!(g.min_close(&st) > 1 << 30);
+    let tb = bytes_vocab();
+    let mut d = StrictDecoder::new(Grammar::new(compile(tools, &["f"])));
+    let logits: Vec<f32> = (0..tb.len()).map(|i| (i % 13) as f32).collect();
+    let mut text = Vec::new();
+    for step in 0..30 {
+        match d.choose(&logits, &tb, 30 - step, 0) {
+            Choice::Token(t) => {
+                assert!(d.update(tb.get(t as usize)));
+                text.extend_from_slice(tb.get(t as usize));
+            }
+            _ => break,
+        }
+    }
+    assert!(d.complete());
+    assert_eq!(String::from_utf8_lossy(&text).trim(), "[]");
+}

@@ -18,21 +18,22 @@ pub type NodeId = u16;
 
 /// Primitive kinds a union (`anyOf`/`oneOf`/a list of types) may allow.
 pub(crate) mod kind {
-    pub const STR: u8 = 1;
-    pub const INT: u8 = 2;
-    pub const NUM: u8 = 4;
-    pub const BOOL: u8 = 8;
-    pub const NULL: u8 = 16;
-    pub const OBJ: u8 = 32;
-    pub const ARR: u8 = 64;
-    pub const ANY: u8 = 127;
+    pub(crate) const STR: u8 = 1;
+    pub(crate) const INT: u8 = 2;
+    pub(crate) const NUM: u8 = 4;
+    pub(crate) const BOOL: u8 = 8;
+    pub(crate) const NULL: u8 = 16;
+    pub(crate) const OBJ: u8 = 32;
+    pub(crate) const ARR: u8 = 64;
+    pub(crate) const ANY: u8 = 127;
 }
 
 /// One compiled schema node.
 #[derive(Debug, Clone, PartialEq)]
 #[allow(missing_docs)]
 pub enum Node {
-    /// Any value of the listed [`kind`]s (objects and arrays of any content); `ANY` = any JSON value.
+    /// Any value of the listed kinds (a bit set: string 1, integer 2, number 4, boolean 8, null
+    /// 16, object 32, array 64, each of any content); 127 = any JSON value.
     Kinds(u8),
     /// Exactly one of these JSON texts (compact serialisations of the `enum`/`const` values).
     Enum(Vec<Vec<u8>>),
