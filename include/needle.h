@@ -206,6 +206,11 @@ needle_status needle_options_set_max_new_tokens(needle_options *opts, uint32_t m
 // Turns constrained decoding of tool names and argument keys on (default) or off.
 needle_status needle_options_set_constrained(needle_options *opts, bool constrained);
 
+// Turns strict schema mode on or off (default off): the tool-call answer then follows a
+// grammar compiled from the tools' JSON Schemas, so it always parses and its names, keys
+// and values match the schemas (it replaces constrained decoding while on).
+needle_status needle_options_set_strict(needle_options *opts, bool strict);
+
 // A system prompt for Needle v2/v3 (a system turn before the user's; v1 has none and
 // ignores it). The text is copied; NULL removes it (the default).
 needle_status needle_options_set_system(needle_options *opts, const char *system);

@@ -2,6 +2,7 @@
 
 use crate::container::Storage;
 use crate::generate;
+use crate::generate::schema::{self, decoder::{StrictDecoder, TokenBytes}, grammar::Grammar};
 use crate::model::{self, Network};
 use crate::prompt::tools::normalize_tools;
 use crate::result::{RunResult, StopReason};
@@ -64,11 +65,19 @@ pub struct RunOptions {
     pub constrained: bool,
     /// A system prompt (v2/v3: a system turn before the user's; v1 has none and ignores it).
     pub system: Option<String>,
+    /// Strict schema mode (default `false`; docs/ARCHITECTURE.md#strict-schema-mode): the
+    /// tool-call answer follows a grammar compiled from the tools' schemas, so it is always
+    /// a complete JSON array of calls (or `[]`) whose names are tools and whose arguments
+    /// match their schemas (types, enums, nesting, `required`). It replaces `constrained`
+    /// while on. v1: the whole answer; v2/v3: the `<tool_call>` block (forced before the
+    /// model stops or the budget runs out). With `max_new_tokens` too small for even `[]`
+    /// the answer is cut (`stop` says `max_tokens`).
+    pub strict: bool,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { max_new_tokens: None, constrained: true, system: None }
+        RunOptions { max_new_tokens: None, constrained: true, system: None, strict: false }
     }
 }
 
@@ -90,6 +99,12 @@ impl RunOptions {
         self.constrained = on;
         self
     }
+
+    /// Turns strict schema mode on or off.
+    pub fn strict(mut self, on: bool) -> Self {
+        self.strict = on;
+        self
+    }
 }
 
 /// A loaded Needle model: weights, vocabulary and configuration.
@@ -108,6 +123,11 @@ impl RunOptions {
 pub struct Engine {
     net: Box<dyn Network>,
     tokenizer: Tokenizer,
+    /// Every token's bytes as strict mode reads them, built on the first strict call.
+    strict_tokens: std::sync::OnceLock<TokenBytes>,
+    /// The strict decoder of the last tools JSON (grammar and warm mask cache), reused by
+    /// the next strict call with the same tools.
+    strict_last: std::sync::Mutex<Option<(String, StrictDecoder)>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -121,6 +141,30 @@ fn io_error(what: &str, path: &Path, e: std::io::Error) -> Error {
 }
 
 impl Engine {
+    fn new(net: Box<dyn Network>, tokenizer: Tokenizer) -> Engine {
+        Engine { net, tokenizer, strict_tokens: std::sync::OnceLock::new(), strict_last: std::sync::Mutex::new(None) }
+    }
+
+    /// The token byte view of strict mode (built once per engine).
+    pub(crate) fn strict_tokens(&self) -> &TokenBytes {
+        self.strict_tokens.get_or_init(|| TokenBytes::new(&self.tokenizer, self.net.streams_text()))
+    }
+
+    /// The strict decoder for `defs` (the tools of `tools_json`, in order): the cached one
+    /// when the last strict call had the same tools, else a new one.
+    pub(crate) fn strict_decoder(&self, tools_json: &str, defs: &[crate::prompt::tools::ToolDef]) -> StrictDecoder {
+        if let Ok(mut slot) = self.strict_last.lock() {
+            if slot.as_ref().is_some_and(|(t, _)| t == tools_json) {
+                if let Some((_, sd)) = slot.take() {
+                    return sd;
+                }
+            }
+        }
+        let as_written = self.net.names_as_written();
+        let names: Vec<&str> = defs.iter().map(|d| if as_written { d.name.as_str() } else { d.snake.as_str() }).collect();
+        StrictDecoder::new(Grammar::new(schema::compile(tools_json, &names)))
+    }
+
     /// Loads `needle.safetensors` (memory-mapped, not copied) and `vocab.txt`.
     pub fn load(weights: impl AsRef<Path>, vocab: impl AsRef<Path>) -> Result<Engine> {
         let (wp, vp) = (weights.as_ref(), vocab.as_ref());
@@ -142,7 +186,7 @@ impl Engine {
         if opts.depth.is_some() {
             let storage = map_file(weights.as_ref())?;
             let model::Loaded { net, tokenizer } = model::load(storage, Some(""), opts.depth)?;
-            return Ok(Engine { net, tokenizer });
+            return Ok(Engine::new(net, tokenizer));
         }
         Engine::load(weights, vocab)
     }
@@ -158,7 +202,7 @@ impl Engine {
     /// [`Engine::open`] with load options (the v3 ladder `depth`).
     pub fn open_with(path: impl AsRef<Path>, opts: &LoadOptions) -> Result<Engine> {
         let model::Loaded { net, tokenizer } = model::load(map_file(path.as_ref())?, None, opts.depth)?;
-        Ok(Engine { net, tokenizer })
+        Ok(Engine::new(net, tokenizer))
     }
 
     /// [`Engine::open`] from the file's bytes (taken over, not copied).
@@ -169,7 +213,7 @@ impl Engine {
     /// [`Engine::open_bytes`] with load options.
     pub fn open_bytes_with(model: Vec<u8>, opts: &LoadOptions) -> Result<Engine> {
         let model::Loaded { net, tokenizer } = model::load(Storage::Owned(model), None, opts.depth)?;
-        Ok(Engine { net, tokenizer })
+        Ok(Engine::new(net, tokenizer))
     }
 
     /// Loads from memory: the weights file's bytes (taken over, not copied) and the
@@ -181,12 +225,12 @@ impl Engine {
     /// [`Engine::from_bytes`] with load options (see [`Engine::load_with`]).
     pub fn from_bytes_with(weights: Vec<u8>, vocab_text: &str, opts: &LoadOptions) -> Result<Engine> {
         let model::Loaded { net, tokenizer } = model::load(Storage::Owned(weights), Some(vocab_text), opts.depth)?;
-        Ok(Engine { net, tokenizer })
+        Ok(Engine::new(net, tokenizer))
     }
 
     fn from_storage(storage: Storage, vocab_text: Option<&str>) -> Result<Engine> {
         let model::Loaded { net, tokenizer } = model::load(storage, vocab_text, None)?;
-        Ok(Engine { net, tokenizer })
+        Ok(Engine::new(net, tokenizer))
     }
 
     /// The model generation: 1 (`needle.safetensors`), 2 or 3 (`.cact`).
@@ -252,15 +296,25 @@ impl Engine {
         self.net.fit_prompt(&mut prompt, wanted);
         let limit = self.net.max_new_tokens(prompt.ids.len());
         let max_new = wanted.min(limit);
-        let (ids, mut stop, confidence) = generate::generate(
-            &*self.net,
-            &self.tokenizer,
-            &prompt.ids,
-            &prompt.defs,
-            max_new,
-            opts.constrained,
-            &mut on_token,
-        );
+        let (ids, mut stop, confidence) = if opts.strict {
+            let mut sd = self.strict_decoder(tools_json, &prompt.defs);
+            let tokens = self.strict_tokens();
+            let r = generate::generate_strict(&*self.net, &self.tokenizer, tokens, &mut sd, &prompt.ids, max_new, &mut on_token);
+            if let Ok(mut slot) = self.strict_last.lock() {
+                *slot = Some((tools_json.to_string(), sd));
+            }
+            r
+        } else {
+            generate::generate(
+                &*self.net,
+                &self.tokenizer,
+                &prompt.ids,
+                &prompt.defs,
+                max_new,
+                opts.constrained,
+                &mut on_token,
+            )
+        };
         if stop == StopReason::MaxTokens && wanted > limit && self.net.generation() > 1 {
             stop = StopReason::MaxSeqLen;
         }

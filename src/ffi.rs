@@ -480,6 +480,18 @@ pub unsafe extern "C" fn needle_options_set_constrained(opts: *mut needle_option
     })
 }
 
+/// Turns strict schema mode on or off (default off): the tool-call answer then follows a
+/// grammar compiled from the tools' JSON Schemas, so it always parses and its names, keys
+/// and values match the schemas (it replaces constrained decoding while on).
+#[no_mangle]
+pub unsafe extern "C" fn needle_options_set_strict(opts: *mut needle_options, strict: bool) -> needle_status {
+    guard_status(|| {
+        // SAFETY: forwarded caller contract.
+        unsafe { options_mut(opts) }?.run.strict = strict;
+        Ok(())
+    })
+}
+
 /// A system prompt for Needle v2/v3 (a system turn before the user's; v1 has none and
 /// ignores it). The text is copied; NULL removes it (the default).
 #[no_mangle]

@@ -129,6 +129,22 @@ fn max_tokens_and_no_constrain() {
     assert_eq!(o.status.code(), Some(0), "stderr {:?}", stderr(&o));
 }
 
+/// `--strict`: the bundled model's answer to chit-chat is still a complete call list, with
+/// a tight budget too; `--strict` takes no value and is a run option only.
+#[test]
+fn strict_flag() {
+    for max in ["64", "6"] {
+        let o = needle(&["run", "hi there, how are you?", "--tools", &tools_file(), "--strict", "--max-tokens", max, "--json"]);
+        assert_eq!(o.status.code(), Some(0), "stderr {:?}", stderr(&o));
+        let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+        assert!(v["calls"].is_array(), "max {max}: {v}");
+    }
+    let o = needle(&["run", "What's the weather in Paris?", "--tools", &tools_file(), "--strict"]);
+    assert_eq!(stdout(&o), format!("{PARIS}\n"));
+    assert_eq!(needle(&["run", "x", "--strict=1"]).status.code(), Some(2));
+    assert_eq!(needle(&["info", "--strict"]).status.code(), Some(2));
+}
+
 #[test]
 fn info_prints_metadata() {
     let o = needle(&["info"]);

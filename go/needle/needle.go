@@ -106,7 +106,7 @@ static char *gn_config_json(const needle_engine *e, gn_err *err) {
 
 // A new options object set up in one go (threads and max_new_tokens < 0: default;
 // system NULL: none).
-static needle_options *gn_options(int64_t max_new_tokens, int constrained, int64_t threads, const char *system,
+static needle_options *gn_options(int64_t max_new_tokens, int constrained, int strict, int64_t threads, const char *system,
                                   gn_err *err) {
 	needle_options *o = needle_options_new();
 	if (!o) {
@@ -117,6 +117,7 @@ static needle_options *gn_options(int64_t max_new_tokens, int constrained, int64
 	needle_status st = NEEDLE_OK;
 	if (max_new_tokens >= 0) st = needle_options_set_max_new_tokens(o, (uint32_t)max_new_tokens);
 	if (st == NEEDLE_OK) st = needle_options_set_constrained(o, constrained != 0);
+	if (st == NEEDLE_OK) st = needle_options_set_strict(o, strict != 0);
 	if (st == NEEDLE_OK && threads >= 0) st = needle_options_set_threads(o, (uint32_t)threads);
 	if (st == NEEDLE_OK && system) st = needle_options_set_system(o, system);
 	if (st != NEEDLE_OK) {
@@ -877,6 +878,10 @@ func buildOptions(opts []Option) (*C.needle_options, error) {
 	if s.constrained {
 		constrained = 1
 	}
+	strict := C.int(0)
+	if s.strict {
+		strict = 1
+	}
 	var system *C.char // NULL: no system prompt
 	if s.system != nil {
 		var err error
@@ -886,7 +891,7 @@ func buildOptions(opts []Option) (*C.needle_options, error) {
 		defer C.free(unsafe.Pointer(system))
 	}
 	var ce cErr
-	o := C.gn_options(C.int64_t(s.maxNewTokens), constrained, C.int64_t(s.threads), system, &ce)
+	o := C.gn_options(C.int64_t(s.maxNewTokens), constrained, strict, C.int64_t(s.threads), system, &ce)
 	if o == nil {
 		return nil, cError(&ce)
 	}

@@ -342,6 +342,32 @@ func TestResultFields(t *testing.T) {
 	}
 }
 
+func TestStrict(t *testing.T) {
+	// Strict schema mode: even a random model's answer is a complete call list whose names
+	// are tools and whose arguments are strings, as the schema says.
+	e := load(t, "tiny")
+	for _, q := range queries {
+		r := mustRun(t, e, q, tools, Strict(true), MaxNewTokens(24))
+		if r.Calls == nil {
+			t.Fatalf("Strict(true) %q: no call list in %q", q, r.Text)
+		}
+		for _, c := range r.Calls {
+			if c.Name != "getWeather" && c.Name != "send_message" {
+				t.Errorf("Strict(true) %q: unknown tool %q", q, c.Name)
+			}
+			var args map[string]string
+			if err := json.Unmarshal(c.Arguments, &args); err != nil {
+				t.Errorf("Strict(true) %q: arguments %s: %v", q, c.Arguments, err)
+			}
+		}
+	}
+	a := mustRun(t, e, queries[0], tools)
+	b := mustRun(t, e, queries[0], tools, Strict(false))
+	if !reflect.DeepEqual(a.TokenIDs, b.TokenIDs) {
+		t.Errorf("Strict(false) changed the default answer")
+	}
+}
+
 func TestCallsDecode(t *testing.T) {
 	// The Result type decodes needle_run_json's documented shape.
 	js := `{"calls":[{"name":"get_weather","arguments":{"city":"Paris"}}],"text":"[…]","token_ids":[1,2],"encoder_tokens":7,"stop":"eos"}`

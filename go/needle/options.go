@@ -8,6 +8,7 @@ type Option func(*settings)
 type settings struct {
 	maxNewTokens int64 // < 0: the model's max_dec_len
 	constrained  bool
+	strict       bool
 	threads      int64   // < 0: all cores
 	system       *string // nil: no system prompt
 	err          error
@@ -30,6 +31,13 @@ func MaxNewTokens(n int) Option {
 // or off.
 func Constrained(on bool) Option {
 	return func(s *settings) { s.constrained = on }
+}
+
+// Strict turns strict schema mode on or off (off by default): the tool-call answer then
+// follows a grammar compiled from the tools' JSON Schemas, so it always parses and its
+// names, keys and values match the schemas (it replaces constrained decoding while on).
+func Strict(on bool) Option {
+	return func(s *settings) { s.strict = on }
 }
 
 // Threads sets the worker threads of RunBatch (0 = all cores, the default; 1 = the calling

@@ -123,9 +123,14 @@ class Engine:
         *,
         max_new_tokens: int | None = None,
         constrained: bool = True,
+        strict: bool = False,
         system: str | None = None,
     ) -> RunResult:
-        """Answers ``query`` given the tools; ``system`` is a v2/v3 system prompt (v1 ignores it)."""
+        """Answers ``query`` given the tools; ``system`` is a v2/v3 system prompt (v1 ignores it).
+
+        ``strict=True`` turns on strict schema mode: the answer then always parses into
+        calls whose names, keys and values match the tools' JSON Schemas.
+        """
     def run_stream(
         self,
         query: str,
@@ -134,6 +139,7 @@ class Engine:
         *,
         max_new_tokens: int | None = None,
         constrained: bool = True,
+        strict: bool = False,
         system: str | None = None,
     ) -> RunResult:
         """Like :meth:`run`, calling ``callback(token_id, piece)`` for each generated token.
@@ -150,6 +156,7 @@ class Engine:
         *,
         max_new_tokens: int | None = None,
         constrained: bool = True,
+        strict: bool = False,
         threads: int = 0,
         return_exceptions: Literal[False] = False,
         system: str | None = None,
@@ -161,6 +168,7 @@ class Engine:
         *,
         max_new_tokens: int | None = None,
         constrained: bool = True,
+        strict: bool = False,
         threads: int = 0,
         return_exceptions: bool,
         system: str | None = None,

@@ -368,9 +368,10 @@ fn options(
     py: Python<'_>,
     max_new_tokens: Option<i64>,
     constrained: bool,
+    strict: bool,
     system: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<RunOptions> {
-    let mut o = RunOptions::default().constrained(constrained);
+    let mut o = RunOptions::default().constrained(constrained).strict(strict);
     if let Some(s) = system {
         if !s.is_none() {
             o = o.system(text_arg(s, "system")?);
@@ -697,7 +698,7 @@ impl PyEngine {
         guarded(py, || Ok(self.inner.contrastive_dim()))
     }
 
-    #[pyo3(signature = (query, tools, *, max_new_tokens = None, constrained = true, system = None))]
+    #[pyo3(signature = (query, tools, *, max_new_tokens = None, constrained = true, strict = false, system = None))]
     fn run(
         &self,
         py: Python<'_>,
@@ -705,19 +706,20 @@ impl PyEngine {
         tools: &Bound<'_, PyAny>,
         max_new_tokens: Option<i64>,
         constrained: bool,
+        strict: bool,
         system: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyRunResult> {
         guarded(py, || {
             let q = text_arg(query, "query")?;
             let t = tools_arg(tools)?;
-            let opts = options(py, max_new_tokens, constrained, system)?;
+            let opts = options(py, max_new_tokens, constrained, strict, system)?;
             let eng = &self.inner;
             let r = detach(py, |_| eng.run_with(&q, &t, &opts)).map_err(|e| engine_err(py, &e))?;
             PyRunResult::new(py, r)
         })
     }
 
-    #[pyo3(signature = (query, tools, callback, *, max_new_tokens = None, constrained = true, system = None))]
+    #[pyo3(signature = (query, tools, callback, *, max_new_tokens = None, constrained = true, strict = false, system = None))]
     #[allow(clippy::too_many_arguments)]
     fn run_stream(
         &self,
@@ -727,6 +729,7 @@ impl PyEngine {
         callback: Py<PyAny>,
         max_new_tokens: Option<i64>,
         constrained: bool,
+        strict: bool,
         system: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyRunResult> {
         guarded(py, || {
@@ -735,7 +738,7 @@ impl PyEngine {
             }
             let q = text_arg(query, "query")?;
             let t = tools_arg(tools)?;
-            let opts = options(py, max_new_tokens, constrained, system)?;
+            let opts = options(py, max_new_tokens, constrained, strict, system)?;
             let eng = &self.inner;
             let mut raised: Option<PyErr> = None;
             let r = detach(py, |gil| {
@@ -770,7 +773,7 @@ impl PyEngine {
         })
     }
 
-    #[pyo3(signature = (items, *, max_new_tokens = None, constrained = true, threads = 0, return_exceptions = false, system = None))]
+    #[pyo3(signature = (items, *, max_new_tokens = None, constrained = true, strict = false, threads = 0, return_exceptions = false, system = None))]
     #[allow(clippy::too_many_arguments)]
     fn run_batch(
         &self,
@@ -778,12 +781,13 @@ impl PyEngine {
         items: &Bound<'_, PyAny>,
         max_new_tokens: Option<i64>,
         constrained: bool,
+        strict: bool,
         threads: i64,
         return_exceptions: bool,
         system: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyList>> {
         guarded(py, || {
-            let opts = options(py, max_new_tokens, constrained, system)?;
+            let opts = options(py, max_new_tokens, constrained, strict, system)?;
             if threads < 0 {
                 return Err(arg_err(py, format!("threads must be >= 0, got {threads}")));
             }
@@ -846,7 +850,7 @@ impl PyEngine {
             let q = text_arg(query, "query")?;
             let t = tools_arg(tools)?;
             let c = text_arg(completion, "completion")?;
-            let opts = options(py, None, true, system)?;
+            let opts = options(py, None, true, false, system)?;
             let eng = &self.inner;
             detach(py, |_| eng.confidence(&q, &t, &c, &opts)).map_err(|e| engine_err(py, &e))
         })

@@ -65,6 +65,28 @@ def test_options(engine: EngineFn) -> None:
     assert isinstance(e.run(q, t, constrained=False).token_ids, list)
 
 
+def test_strict(engine: EngineFn) -> None:
+    # Strict schema mode: even a random model answers with a complete call list whose
+    # names are tools and whose arguments match the schema; default mode is unchanged.
+    e = engine("tiny")
+    tools = [{"name": "get_weather", "parameters": {"type": "object", "properties": {
+        "city": {"type": "string"}, "unit": {"enum": ["celsius", "fahrenheit"]}, "days": {"type": "integer"}},
+        "required": ["unit"]}}]
+    for q in ["hello", "weather in Paris", "what now?"]:
+        r = e.run(q, tools, strict=True, max_new_tokens=32)
+        assert r.calls is not None, r.text
+        for c in r.calls:
+            assert c["name"] == "get_weather"
+            args = c["arguments"]
+            assert set(args) <= {"city", "unit", "days"} and args["unit"] in ("celsius", "fahrenheit")
+            assert isinstance(args.get("city", ""), str) and isinstance(args.get("days", 0), int)
+    rs = e.run_stream("hello", tools, lambda i, p: None, strict=True, max_new_tokens=32)
+    assert rs.token_ids == e.run("hello", tools, strict=True, max_new_tokens=32).token_ids
+    batch = e.run_batch([("hello", tools)], strict=True, max_new_tokens=32)
+    assert batch[0].token_ids == rs.token_ids
+    assert e.run("hello", tools, strict=False).token_ids == e.run("hello", tools).token_ids
+
+
 def test_config(engine: EngineFn) -> None:
     e = engine("tiny-head")
     cfg = e.config

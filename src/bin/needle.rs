@@ -34,6 +34,7 @@ Options for run:
   --max-tokens N       generate at most N tokens (default: v1 the model's max_dec_len, at most 512,
                        v2 128, v3 256; upper bound: what the sequence limit leaves)
   --no-constrain       do not constrain tool names and argument keys to the given tools
+  --strict             strict schema mode: the answer always parses and matches the tools' schemas
   --system TEXT        a system prompt (Needle v2/v3)
   --depth N            Needle v3: run the ladder rung of N blocks (2 ... the file's layers)
 Options for every command:
@@ -77,6 +78,7 @@ struct Args {
     depth: Option<usize>,
     system: Option<String>,
     no_constrain: bool,
+    strict: bool,
 }
 
 fn parse(argv: Vec<String>) -> Result<Args, Fail> {
@@ -126,12 +128,13 @@ fn parse(argv: Vec<String>) -> Result<Args, Fail> {
                     usage_err(format!("--max-tokens needs a non-negative integer, got '{v}'"))
                 })?);
             }
-            "--stream" | "--json" | "--no-constrain" if inline.is_some() => {
+            "--stream" | "--json" | "--no-constrain" | "--strict" if inline.is_some() => {
                 return Err(usage_err(format!("{flag} takes no value")))
             }
             "--stream" => a.stream = true,
             "--json" => a.json = true,
             "--no-constrain" => a.no_constrain = true,
+            "--strict" => a.strict = true,
             _ => return Err(usage_err(format!("unknown option '{flag}'"))),
         }
     }
@@ -139,7 +142,8 @@ fn parse(argv: Vec<String>) -> Result<Args, Fail> {
         || a.tools_json.is_some()
         || a.stream
         || a.max_tokens.is_some()
-        || a.no_constrain;
+        || a.no_constrain
+        || a.strict;
     if run_only && a.command != "run" && a.command != "help" {
         return Err(usage_err(format!("'needle {}' takes no run options", a.command)));
     }
@@ -226,7 +230,7 @@ fn cmd_run(a: &Args) -> Result<(), Fail> {
     let query = one_positional(a, "query")?;
     let tools = tools_text(a)?;
     let (engine, _, _, load_us) = load(a)?;
-    let mut opts = RunOptions::default().constrained(!a.no_constrain);
+    let mut opts = RunOptions::default().constrained(!a.no_constrain).strict(a.strict);
     if let Some(sys) = &a.system {
         opts = opts.system(sys.clone());
     }

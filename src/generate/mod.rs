@@ -2,6 +2,10 @@
 //! [`Network`]/[`Decoding`]), optionally constrained, with streaming (docs/ARCHITECTURE.md#decoding).
 
 pub mod constrain;
+pub mod schema;
+mod strict;
+
+pub(crate) use strict::generate_strict;
 
 use crate::model::Network;
 use crate::prompt::tools::ToolDef;

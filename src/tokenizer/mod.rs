@@ -385,6 +385,11 @@ impl Tokenizer {
         }
     }
 
+    /// True for an ordinary piece (neither control, unknown, marker nor byte piece).
+    pub fn is_ordinary(&self, id: u32) -> bool {
+        matches!(self.kinds.get(id as usize), Some(PieceKind::Normal))
+    }
+
     /// Number of pieces (lines of `vocab.txt`, records of a blob).
     pub fn len(&self) -> usize {
         self.pieces.len()

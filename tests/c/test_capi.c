@@ -73,6 +73,8 @@ static void test_null_arguments(needle_engine *e) {
   CHECK(needle_config_json(NULL) == NULL && needle_last_status() == NEEDLE_ERR_INVALID_ARGUMENT);
   CHECK(needle_options_set_max_new_tokens(NULL, 3) == NEEDLE_ERR_INVALID_ARGUMENT);
   CHECK(needle_options_set_constrained(NULL, false) == NEEDLE_ERR_INVALID_ARGUMENT);
+  CHECK(needle_options_set_strict(NULL, true) == NEEDLE_ERR_INVALID_ARGUMENT);
+  CHECK(has(needle_last_error(), "opts"));
   CHECK(needle_options_set_threads(NULL, 1) == NEEDLE_ERR_INVALID_ARGUMENT);
   CHECK(needle_contrastive_dim(NULL) == 0);
   float f[4];
@@ -399,6 +401,16 @@ static void test_streaming(needle_engine *e) {
   snprintf(one, sizeof one, "\"token_ids\":[%u]", s.ids[0]);
   CHECK(j && has(j, one));
   needle_free_str(j);
+  /* strict schema mode: every answer parses into calls (`"calls":[`, never null) */
+  needle_options *so = needle_options_new();
+  CHECK(needle_options_set_strict(so, true) == NEEDLE_OK);
+  CHECK(needle_options_set_max_new_tokens(so, 24) == NEEDLE_OK);
+  for (int q = 0; q < 4; q++) {
+    j = needle_run_json(e, QUERIES[q], TOOLS, so);
+    CHECK(j && has(j, "\"calls\":["));
+    needle_free_str(j);
+  }
+  needle_options_free(so);
   needle_options_free(o);
   needle_free_str(plain);
   needle_free_str(full);

@@ -148,18 +148,21 @@ function systemOption(system) {
   return checkQuery(system, "system");
 }
 
-/** Run options as the raw calls take them: [maxNewTokens, constrained, system]. */
+/** Run options as the raw calls take them: [maxNewTokens, constrained, system, strict]. */
 function options(opts) {
-  if (opts === undefined || opts === null) return [undefined, undefined, undefined];
+  if (opts === undefined || opts === null) return [undefined, undefined, undefined, undefined];
   if (typeof opts !== "object") throw new TypeError("options must be an object");
-  const { maxNewTokens, constrained, system } = opts;
+  const { maxNewTokens, constrained, system, strict } = opts;
   if (maxNewTokens !== undefined && !(Number.isInteger(maxNewTokens) && maxNewTokens >= 0 && maxNewTokens < 2 ** 32)) {
     throw new TypeError("options.maxNewTokens must be a non-negative integer");
   }
   if (constrained !== undefined && typeof constrained !== "boolean") {
     throw new TypeError("options.constrained must be a boolean");
   }
-  return [maxNewTokens, constrained, systemOption(system)];
+  if (strict !== undefined && typeof strict !== "boolean") {
+    throw new TypeError("options.strict must be a boolean");
+  }
+  return [maxNewTokens, constrained, systemOption(system), strict];
 }
 
 /** Load options: `{ depth }` (the v3 ladder depth). */

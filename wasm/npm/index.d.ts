@@ -48,6 +48,11 @@ export interface RunOptions {
   constrained?: boolean;
   /** A system prompt: a system turn before the user's (v2/v3; v1 has none and ignores it). */
   system?: string;
+  /**
+   * Strict schema mode (default `false`): the answer always parses into calls whose names,
+   * keys and values match the tools' JSON Schemas (replaces `constrained` while on).
+   */
+  strict?: boolean;
 }
 
 /** Load options. */

@@ -24,8 +24,8 @@ fn js_error(e: &Error) -> JsValue {
     err.into()
 }
 
-fn options(max_new_tokens: Option<u32>, constrained: Option<bool>, system: Option<String>) -> RunOptions {
-    let mut o = RunOptions::default();
+fn options(max_new_tokens: Option<u32>, constrained: Option<bool>, system: Option<String>, strict: Option<bool>) -> RunOptions {
+    let mut o = RunOptions::default().strict(strict.unwrap_or(false));
     if let Some(s) = system {
         o = o.system(s);
     }
@@ -80,9 +80,10 @@ impl RawEngine {
         max_new_tokens: Option<u32>,
         constrained: Option<bool>,
         system: Option<String>,
+        strict: Option<bool>,
     ) -> Result<String, JsValue> {
         self.inner
-            .run_with(query, tools, &options(max_new_tokens, constrained, system))
+            .run_with(query, tools, &options(max_new_tokens, constrained, system, strict))
             .map(|r| r.to_json())
             .map_err(|e| js_error(&e))
     }
@@ -98,9 +99,10 @@ impl RawEngine {
         max_new_tokens: Option<u32>,
         constrained: Option<bool>,
         system: Option<String>,
+        strict: Option<bool>,
     ) -> Result<String, JsValue> {
         let mut thrown: Option<JsValue> = None;
-        let opts = options(max_new_tokens, constrained, system);
+        let opts = options(max_new_tokens, constrained, system, strict);
         let r = self.inner.run_stream(query, tools, &opts, |id, piece| {
             match on_token.call2(&JsValue::NULL, &JsValue::from(id), &JsValue::from_str(piece)) {
                 Ok(v) => v.as_bool() != Some(false),
@@ -125,13 +127,14 @@ impl RawEngine {
         max_new_tokens: Option<u32>,
         constrained: Option<bool>,
         system: Option<String>,
+        strict: Option<bool>,
     ) -> Result<Array, JsValue> {
         if queries.len() != tools.len() {
             return Err(js_error(&Error::new(ErrorKind::InvalidArgument, "run_batch: queries and tools differ in length")));
         }
         let items: Vec<(&str, &str)> = queries.iter().map(String::as_str).zip(tools.iter().map(String::as_str)).collect();
         let out = Array::new();
-        for r in self.inner.run_batch_with(&items, &options(max_new_tokens, constrained, system), 1) {
+        for r in self.inner.run_batch_with(&items, &options(max_new_tokens, constrained, system, strict), 1) {
             out.push(&match r {
                 Ok(r) => JsValue::from_str(&r.to_json()),
                 Err(e) => js_error(&e),
@@ -143,7 +146,7 @@ impl RawEngine {
     /// The confidence head's probability that `completion` answers `query` with `tools`
     /// (v2/v3 files with the head; otherwise an `Error` of code 7).
     pub fn confidence(&self, query: &str, tools: &str, completion: &str, system: Option<String>) -> Result<f32, JsValue> {
-        self.inner.confidence(query, tools, completion, &options(None, None, system)).map_err(|e| js_error(&e))
+        self.inner.confidence(query, tools, completion, &options(None, None, system, None)).map_err(|e| js_error(&e))
     }
 
     /// Width of the contrastive head (0 when the model has none).

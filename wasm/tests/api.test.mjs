@@ -49,6 +49,21 @@ test("options: maxNewTokens and constrained", async () => {
   assert.throws(() => e.run(QUERY, TOOLS, { constrained: "yes" }), TypeError);
 });
 
+test("options: strict gives a complete call list matching the schemas", async () => {
+  const e = await engine("small");
+  for (const q of [QUERY, "hello", "text mom"]) {
+    const r = e.run(q, TOOLS, { strict: true, maxNewTokens: 32 });
+    assert.ok(Array.isArray(r.calls), r.text);
+    for (const c of r.calls) {
+      assert.ok(["get_weather", "sendMessage"].includes(c.name), c.name);
+      if (c.name === "get_weather" && "unit" in c.arguments) assert.ok(["celsius", "fahrenheit"].includes(c.arguments.unit));
+      if (c.name === "sendMessage") assert.deepEqual(Object.keys(c.arguments).sort(), ["recipient", "text"]);
+    }
+  }
+  assert.deepEqual(e.run(QUERY, TOOLS, { strict: false }).tokenIds, e.run(QUERY, TOOLS).tokenIds);
+  assert.throws(() => e.run(QUERY, TOOLS, { strict: "yes" }), TypeError);
+});
+
 test("runStream calls back per token and matches run", async () => {
   const e = await engine("small");
   const ids = [];

@@ -12,10 +12,14 @@ public struct RunOptions: Sendable, Equatable {
     public var threads: UInt32?
     /// A system prompt for Needle v2/v3 (a system turn before the user's; v1 ignores it).
     public var system: String?
+    /// Strict schema mode: the answer always parses into calls whose names, keys and values
+    /// match the tools' JSON Schemas (replaces `constrained` while on; off by default).
+    public var strict: Bool
 
-    public init(maxNewTokens: UInt32? = nil, constrained: Bool = true, threads: UInt32? = nil, system: String? = nil) {
+    public init(maxNewTokens: UInt32? = nil, constrained: Bool = true, threads: UInt32? = nil, system: String? = nil, strict: Bool = false) {
         self.maxNewTokens = maxNewTokens
         self.constrained = constrained
+        self.strict = strict
         self.threads = threads
         self.system = system
     }
@@ -291,6 +295,7 @@ public final class Engine: @unchecked Sendable {
         defer { needle_options_free(opts) }
         if let n = options.maxNewTokens { try check(needle_options_set_max_new_tokens(opts, n)) }
         try check(needle_options_set_constrained(opts, options.constrained))
+        try check(needle_options_set_strict(opts, options.strict))
         if let t = options.threads { try check(needle_options_set_threads(opts, t)) }
         if let system = options.system {
             try checkNoNUL(system, "system prompt")

@@ -35,6 +35,17 @@ final class NeedleTests: XCTestCase {
         XCTAssertEqual(r.calls?.first?.name, "get_weather")
     }
 
+    func testStrictMode() throws {
+        // Strict schema mode: even a random model answers with a parsed call list.
+        let e = try engine()
+        for q in Self.queries {
+            let r = try e.run(q, tools: Self.tools, options: RunOptions(maxNewTokens: 24, strict: true))
+            XCTAssertNotNil(r.calls, r.text)
+        }
+        XCTAssertEqual(try e.run(Self.queries[0], tools: Self.tools, options: RunOptions(strict: false)),
+                       try e.run(Self.queries[0], tools: Self.tools))
+    }
+
     func testVersion() {
         XCTAssertEqual(Engine.version.split(separator: ".").count, 3)
     }
