@@ -2,6 +2,7 @@
 
 use crate::container::Storage;
 use crate::generate;
+#[cfg(feature = "strict")]
 use crate::generate::schema::{self, decoder::{StrictDecoder, TokenBytes}, grammar::Grammar};
 use crate::model::{self, Network};
 use crate::prompt::tools::normalize_tools;
@@ -123,11 +124,19 @@ impl RunOptions {
 pub struct Engine {
     net: Box<dyn Network>,
     tokenizer: Tokenizer,
+    #[cfg(feature = "strict")]
+    strict: StrictState,
+}
+
+/// What strict mode keeps per engine (cargo feature `strict`).
+#[cfg(feature = "strict")]
+#[derive(Default)]
+struct StrictState {
     /// Every token's bytes as strict mode reads them, built on the first strict call.
-    strict_tokens: std::sync::OnceLock<TokenBytes>,
+    tokens: std::sync::OnceLock<TokenBytes>,
     /// The strict decoder of the last tools JSON (grammar and warm mask cache), reused by
     /// the next strict call with the same tools.
-    strict_last: std::sync::Mutex<Option<(String, StrictDecoder)>>,
+    last: std::sync::Mutex<Option<(String, StrictDecoder)>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -142,18 +151,25 @@ fn io_error(what: &str, path: &Path, e: std::io::Error) -> Error {
 
 impl Engine {
     fn new(net: Box<dyn Network>, tokenizer: Tokenizer) -> Engine {
-        Engine { net, tokenizer, strict_tokens: std::sync::OnceLock::new(), strict_last: std::sync::Mutex::new(None) }
+        Engine {
+            net,
+            tokenizer,
+            #[cfg(feature = "strict")]
+            strict: StrictState::default(),
+        }
     }
 
     /// The token byte view of strict mode (built once per engine).
+    #[cfg(feature = "strict")]
     pub(crate) fn strict_tokens(&self) -> &TokenBytes {
-        self.strict_tokens.get_or_init(|| TokenBytes::new(&self.tokenizer, self.net.streams_text()))
+        self.strict.tokens.get_or_init(|| TokenBytes::new(&self.tokenizer, self.net.streams_text()))
     }
 
     /// The strict decoder for `defs` (the tools of `tools_json`, in order): the cached one
     /// when the last strict call had the same tools, else a new one.
+    #[cfg(feature = "strict")]
     pub(crate) fn strict_decoder(&self, tools_json: &str, defs: &[crate::prompt::tools::ToolDef]) -> StrictDecoder {
-        if let Ok(mut slot) = self.strict_last.lock() {
+        if let Ok(mut slot) = self.strict.last.lock() {
             if slot.as_ref().is_some_and(|(t, _)| t == tools_json) {
                 if let Some((_, sd)) = slot.take() {
                     return sd;
@@ -163,6 +179,39 @@ impl Engine {
         let as_written = self.net.names_as_written();
         let names: Vec<&str> = defs.iter().map(|d| if as_written { d.name.as_str() } else { d.snake.as_str() }).collect();
         StrictDecoder::new(Grammar::new(schema::compile(tools_json, &names)))
+    }
+
+    /// Strict mode's generation (the schema grammar) for a prepared prompt.
+    #[cfg(feature = "strict")]
+    fn generate_strict(
+        &self,
+        tools_json: &str,
+        prompt: &model::Prompt,
+        max_new: usize,
+        on_token: &mut dyn FnMut(u32, &str) -> bool,
+    ) -> Result<(Vec<u32>, StopReason, Option<f32>)> {
+        let mut sd = self.strict_decoder(tools_json, &prompt.defs);
+        let tokens = self.strict_tokens();
+        let r = generate::generate_strict(&*self.net, &self.tokenizer, tokens, &mut sd, &prompt.ids, max_new, on_token);
+        if let Ok(mut slot) = self.strict.last.lock() {
+            *slot = Some((tools_json.to_string(), sd));
+        }
+        Ok(r)
+    }
+
+    /// A build without the cargo feature `strict` refuses strict calls.
+    #[cfg(not(feature = "strict"))]
+    fn generate_strict(
+        &self,
+        _: &str,
+        _: &model::Prompt,
+        _: usize,
+        _: &mut dyn FnMut(u32, &str) -> bool,
+    ) -> Result<(Vec<u32>, StopReason, Option<f32>)> {
+        Err(Error::new(
+            ErrorKind::Unsupported,
+            "strict mode: this build of libneedle was built without the cargo feature `strict`",
+        ))
     }
 
     /// Loads `needle.safetensors` (memory-mapped, not copied) and `vocab.txt`.
@@ -297,13 +346,7 @@ impl Engine {
         let limit = self.net.max_new_tokens(prompt.ids.len());
         let max_new = wanted.min(limit);
         let (ids, mut stop, confidence) = if opts.strict {
-            let mut sd = self.strict_decoder(tools_json, &prompt.defs);
-            let tokens = self.strict_tokens();
-            let r = generate::generate_strict(&*self.net, &self.tokenizer, tokens, &mut sd, &prompt.ids, max_new, &mut on_token);
-            if let Ok(mut slot) = self.strict_last.lock() {
-                *slot = Some((tools_json.to_string(), sd));
-            }
-            r
+            self.generate_strict(tools_json, &prompt, max_new, &mut on_token)?
         } else {
             generate::generate(
                 &*self.net,

@@ -54,6 +54,7 @@ mod threads;
 pub use api::{Engine, LoadOptions, RunOptions, DEFAULT_MAX_NEW_TOKENS, MAX_QUERY_BYTES, MAX_TOOLS_BYTES};
 pub use error::{Error, ErrorKind, Result};
 pub use generate::constrain;
+#[cfg(feature = "strict")]
 pub use generate::schema;
 pub use model::config::{Activation, Config};
 pub use prompt::tools;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Stripped sizes of every artefact, for all generations and for Needle v3 alone (cargo
-# features `v1`, `v2`, `v3`), built as they ship: the CLI and the C library with the `dist`
+# features `v1`, `v2`, `v3`; "v3 alone" leaves out `strict` too), built as they ship: the CLI and the C library with the `dist`
 # profile (fat LTO, one codegen unit, stripped; the C library keeps its panic guard), the
 # wasm module with wasm/'s `release` profile (opt-level 3, LTO, panic = "abort") and its
 # `size` profile (opt-level "z"), through wasm-bindgen and, where installed, wasm-opt.
@@ -22,7 +22,7 @@ gz() { gzip -9c "$1" | wc -c | tr -d ' '; }
 
 mode=${1:-all}
 if [ "$mode" = all ]; then
-    for set in "v1,v2,v3" "v3"; do
+    for set in "v1,v2,v3,strict" "v3"; do
         d=target/footprint/native-${set//,/-}
         cargo build --quiet --profile dist --no-default-features --features "$set" --bin needle --target-dir "$d"
         cargo rustc --quiet --profile dist --no-default-features --features "capi,$set" --lib --crate-type cdylib --target-dir "$d"
@@ -42,7 +42,7 @@ command -v wasm-opt >/dev/null 2>&1 && opt=wasm-opt
 [ -z "$opt" ] && [ -x wasm/node_modules/.bin/wasm-opt ] && opt=wasm/node_modules/.bin/wasm-opt
 [ -n "$opt" ] || { echo "footprint: wasm-opt is needed (cd wasm && npm ci installs binaryen)" >&2; exit 1; }
 v3_size=""
-builds=("v1,v2,v3 release" "v1,v2,v3 size" "v3 release" "v3 size")
+builds=("v1,v2,v3,strict release" "v1,v2,v3,strict size" "v3,strict size" "v3 release" "v3 size")
 [ "$mode" = --check ] && builds=("v3 size")
 for b in "${builds[@]}"; do
     set=${b% *} prof=${b#* }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Cargo features per model generation (`v1`, `v2`, `v3`, all on by default): each
+# Cargo features per model generation (`v1`, `v2`, `v3`) and strict mode (`strict`), all on
+# by default: each
 # generation builds alone without a warning; a build with v3 alone answers a v3 file with
 # the same tokens as the full build, and refuses v1 and v2 files with an `Unsupported`
 # error that names the missing feature. From the repository root, after the release build
@@ -9,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
-for f in v1 v2 v3 v2,v3 capi,v1 capi,v3; do
+for f in v1 v2 v3 v2,v3 v3,strict capi,v1 capi,v3; do
     out=$(cargo check --quiet --no-default-features --features "$f" --lib --bins --message-format short 2>&1) \
         || { echo "$out"; echo "FAILED: --features $f does not build"; exit 1; }
     if grep -q "warning\|error" <<<"$out"; then
@@ -45,3 +46,10 @@ refuse() { # $1 = generation, then the CLI's model arguments
 }
 refuse 1 --weights models/needle-demo/needle.safetensors --vocab models/needle-demo/vocab.txt
 refuse 2 --weights tests/fixtures/v2/tiny.cact
+set +e
+msg=$("$only" run --weights tests/fixtures/v3/tiny.cact --tools-json "$tools" --strict "hi" 2>&1)
+rc=$?
+set -e
+[ $rc -ne 0 ] && grep -qF "built without the cargo feature \`strict\`" <<<"$msg" \
+    || { echo "FAILED: the build without strict did not refuse --strict naming the feature: $msg"; exit 1; }
+echo "v3 alone (no strict) refuses --strict: $msg"

@@ -2,9 +2,12 @@
 //! [`Network`]/[`Decoding`]), optionally constrained, with streaming (docs/ARCHITECTURE.md#decoding).
 
 pub mod constrain;
+#[cfg(feature = "strict")]
 pub mod schema;
+#[cfg(feature = "strict")]
 mod strict;
 
+#[cfg(feature = "strict")]
 pub(crate) use strict::generate_strict;
 
 use crate::model::Network;
