@@ -3,7 +3,7 @@
 //! adds in a fixed order (never fused: Rust does not contract `a * b + c`), so every ISA
 //! gives the same bits as the portable build; only the vector width changes.
 
-use super::{isa, Isa};
+use super::isa;
 
 /// `z` (length `ba·bb`) read as the row-major `ba × bb` matrix `Z` becomes `Aᵀ · Z · B`
 /// (`a` is `ba × ba`, `b` is `bb × bb`, both row-major), written to `out`. `tmp` is
@@ -14,10 +14,10 @@ pub(crate) fn kron_apply(z: &[f32], a: &[f32], b: &[f32], ba: usize, bb: usize, 
     match isa() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the CPU supports the features (checked by `isa()`).
-        Isa::Avx512 => unsafe { kron_avx512(z, a, b, ba, bb, tmp, out) },
+        super::Isa::Avx512 => unsafe { kron_avx512(z, a, b, ba, bb, tmp, out) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
-        Isa::Avx2 => unsafe { kron_avx2(z, a, b, ba, bb, tmp, out) },
+        super::Isa::Avx2 => unsafe { kron_avx2(z, a, b, ba, bb, tmp, out) },
         _ => kron_body(z, a, b, ba, bb, tmp, out),
     }
 }
@@ -66,10 +66,10 @@ pub(crate) fn hadamard_groups(v: &mut [f32], group: usize) {
     match isa() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the CPU supports the features (checked by `isa()`).
-        Isa::Avx512 => unsafe { hadamard_avx512(v, group) },
+        super::Isa::Avx512 => unsafe { hadamard_avx512(v, group) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
-        Isa::Avx2 => unsafe { hadamard_avx2(v, group) },
+        super::Isa::Avx2 => unsafe { hadamard_avx2(v, group) },
         _ => hadamard_body(v, group),
     }
 }
