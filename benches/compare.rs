@@ -150,7 +150,8 @@ fn main() {
             pre_cpu.push(cpu_ms() - c);
         }
         let warm_ms = median(warm.clone());
-        let pre_ms = median(pre);
+        let warm_cpu_all = warm_cpu.clone();
+        let pre_ms = median(pre.clone());
         let steps = r.token_ids.len()
             + usize::from(matches!(r.stop, needle::StopReason::Eos | needle::StopReason::ImEnd));
         let decode_ms_tok = if steps > 1 { (warm_ms - pre_ms) / (steps - 1) as f64 } else { f64::NAN };
@@ -165,8 +166,11 @@ fn main() {
             "warm_process_cpu_ms": median(warm_pcpu),
             "warm_min_ms": warm.iter().copied().fold(f64::INFINITY, f64::min),
             "prefill_cpu_ms": median(pre_cpu.clone()),
-            "decode_cpu_ms_per_token": if steps > 1 { (median(warm_cpu) - median(pre_cpu)) / (steps - 1) as f64 } else { f64::NAN },
+            "decode_cpu_ms_per_token": if steps > 1 { (median(warm_cpu) - median(pre_cpu.clone())) / (steps - 1) as f64 } else { f64::NAN },
             "prefill_ms": pre_ms,
+            "prefill_all_ms": pre,
+            "prefill_cpu_all_ms": pre_cpu,
+            "warm_cpu_all_ms": warm_cpu_all,
             "prefill_ms_per_token": pre_ms / r.encoder_tokens as f64,
             "decode_ms_per_token": decode_ms_tok,
             "token_ids": r.token_ids,
@@ -180,6 +184,7 @@ fn main() {
         let items: Vec<(&str, &str)> = (0..batch).map(|_| (query.as_str(), tools.as_str())).collect();
         let opts = base.clone();
         let mut res = serde_json::Map::new();
+        let mut batch_ids = Vec::new();
         for th in [1usize, 2] {
             let mut v = Vec::new();
             for _ in 0..reps.clamp(1, 3) {
@@ -187,10 +192,17 @@ fn main() {
                 let rs = engine.run_batch_with(&items, &opts, th);
                 v.push(ms(t));
                 assert!(rs.iter().all(|r| r.is_ok()));
+                // Bit-identical to the sequential run of the same item.
+                let ids = rs[0].as_ref().map(|r| r.token_ids.clone()).unwrap_or_default();
+                assert!(rs.iter().all(|r| matches!(r, Ok(x) if x.token_ids == ids)), "batch items differ");
+                batch_ids = ids;
             }
+            res.insert(format!("threads_{th}_min_ms"), v.iter().copied().fold(f64::INFINITY, f64::min).into());
             res.insert(format!("threads_{th}_ms"), median(v).into());
         }
         res.insert("items".into(), batch.into());
+        res.insert("tools".into(), serde_json::Value::from(*cases.get(1).or(cases.first()).unwrap_or(&5)));
+        res.insert("token_ids".into(), batch_ids.into());
         batch_out = res.into();
     }
 

@@ -66,6 +66,17 @@ fn cq2(c: &mut Criterion) {
                 })
             });
         }
+        // The same 64 rows as 4-row calls: the register-decoding tile that many-row
+        // products used before the decoded panels (bit-identical results).
+        g.bench_function(BenchmarkId::new("gemm_64_as_4_row_calls", &shape), |b| {
+            b.iter(|| {
+                l.rotate_rows(black_box(&x[..64 * inp]), 64, &mut xh[..64 * l.in_pad()]);
+                for r in (0..64).step_by(4) {
+                    let xr = &xh[r * l.in_pad()..(r + 4) * l.in_pad()];
+                    m.gemm(xr, 4, &mut y[r * out..(r + 4) * out], out, 0, out)
+                }
+            })
+        });
     }
     g.finish();
 }

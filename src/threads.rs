@@ -72,6 +72,18 @@ pub(crate) fn configured_threads() -> usize {
     })
 }
 
+/// Threads one model step may split its work over: the current thread's cap (batch
+/// workers: 1) or the configured count; 1 when the persistent pool has no helper.
+pub(crate) fn step_threads() -> usize {
+    let t = thread_limit();
+    let t = if t > 0 { t } else { configured_threads() };
+    if t > 1 && pool::available() {
+        t
+    } else {
+        1
+    }
+}
+
 thread_local! {
     /// Test hook: when set, every thread this OS thread tries to start fails.
     static FAIL_SPAWNS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };

@@ -317,9 +317,7 @@ impl CqLayout {
         for (xr, hr) in x.chunks_exact(self.inp).zip(xhat.chunks_exact_mut(self.in_pad)) {
             hr[..self.inp].copy_from_slice(xr);
             hr[self.inp..].fill(0.0);
-            for g in hr.chunks_exact_mut(self.group) {
-                hadamard(g);
-            }
+            super::monarch::hadamard_groups(hr, self.group);
         }
     }
 }
@@ -330,6 +328,12 @@ impl CqLayout {
 /// # Panics
 /// If the length is not a power of two.
 pub fn hadamard(v: &mut [f32]) {
+    hadamard_one(v)
+}
+
+/// [`hadamard`], inlined into the ISA-specific callers.
+#[inline(always)]
+pub(crate) fn hadamard_one(v: &mut [f32]) {
     let n = v.len();
     assert!(n.is_power_of_two(), "Hadamard length {n} is not a power of two");
     let mut h = 1;
@@ -541,11 +545,20 @@ fn run<const FMA: bool, const SIMD: bool>(a: Args<'_, '_>) {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+mod panel;
+
 /// Output columns per block pass (their codes stay in L1 across the row blocks).
 const COL_BLOCK: usize = 16;
 
 #[inline(always)]
 fn body<const FMA: bool, const SIMD: bool, const B: usize>(a: Args<'_, '_>) {
+    #[cfg(target_arch = "x86_64")]
+    if SIMD && a.rows >= panel::PANEL_MIN_ROWS {
+        // SAFETY: `SIMD` is set only where `isa()` detected AVX2 and FMA (see `cols`).
+        unsafe { panel::gemm::<B>(a) };
+        return;
+    }
     let Args { m, xhat, rows, y, ldy, c_lo, c_hi } = a;
     let mut o0 = c_lo;
     while o0 < c_hi {
@@ -716,7 +729,7 @@ fn tile<const FMA: bool, const B: usize, const R: usize, const C: usize>(
 /// permute of the levels) instead of through the byte tables.
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{hsum8, CqMatrix};
+    use super::CqMatrix;
     use core::arch::x86_64::*;
 
     /// The 8 indices of one 8-column chunk: `B` bytes read as a little-endian word.
@@ -799,10 +812,8 @@ mod avx2 {
             for c in 0..C {
                 let nu = m.norm(o + c, g);
                 for r in 0..R {
-                    let mut a = [0f32; 8];
-                    // SAFETY: `a` holds 8 values.
-                    unsafe { _mm256_storeu_ps(a.as_mut_ptr(), acc[r][c]) };
-                    tot[r][c] = hsum8(&a).mul_add(nu, tot[r][c]);
+                    // SAFETY: AVX2 (this function's features).
+                    tot[r][c] = unsafe { super::panel::hsum8v(acc[r][c]) }.mul_add(nu, tot[r][c]);
                 }
             }
         }
@@ -876,6 +887,22 @@ mod tests {
                 run::<true, true>(Args { m: &m, xhat: &xh, rows, y: &mut y1, ldy: out, c_lo: 0, c_hi: out });
                 for (a, b) in y0.iter().zip(&y1) {
                     assert_eq!(a.to_bits(), b.to_bits(), "bits {bits} rows {rows}");
+                }
+            }
+            // Many rows (the decoded-panel path) against one row at a time (the tile).
+            for rows in [8usize, 11, 13] {
+                let x: Vec<f32> = (0..rows * inp).map(|i| ((i * 17 % 89) as f32 - 44.0) * 0.03).collect();
+                let mut xh = vec![0f32; rows * l.in_pad];
+                l.rotate_rows(&x, rows, &mut xh);
+                let (lo, hi) = (3, out);
+                let mut many = vec![0f32; rows * (hi - lo)];
+                run::<true, true>(Args { m: &m, xhat: &xh, rows, y: &mut many, ldy: hi - lo, c_lo: lo, c_hi: hi });
+                for r in 0..rows {
+                    let mut one = vec![0f32; hi - lo];
+                    let xr = &xh[r * l.in_pad..(r + 1) * l.in_pad];
+                    run::<true, true>(Args { m: &m, xhat: xr, rows: 1, y: &mut one, ldy: hi - lo, c_lo: lo, c_hi: hi });
+                    let got: Vec<u32> = many[r * (hi - lo)..(r + 1) * (hi - lo)].iter().map(|v| v.to_bits()).collect();
+                    assert_eq!(got, one.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), "bits {bits} rows {rows} row {r}");
                 }
             }
         }

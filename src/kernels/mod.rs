@@ -22,11 +22,13 @@ mod simd128;
 pub mod cq;
 mod gemm;
 mod i4;
+mod monarch;
 mod vector;
 
 pub(crate) use gemm::{pack_panels, sgemm_packed, NC};
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub(crate) use i4::emb_rows;
+pub(crate) use monarch::kron_apply;
 pub(crate) use i4::{gemm_i4, gemv_cols, lm_head, QMatrix};
 pub(crate) use vector::{axpy, dot, rope_apply, rope_table, sigmoid, softmax, zc_rms_norm};
 

@@ -56,33 +56,9 @@ pub(crate) fn hada_blocks(n: usize) -> (usize, usize) {
 
 /// One Monarch stage: `z` (length `ba·bb`) read as the row-major `ba × bb` matrix `Z`
 /// becomes `Aᵀ · Z · B` (`a` is `ba × ba`, `b` is `bb × bb`, both row-major), written to
-/// `out`. `tmp` is scratch.
+/// `out`. `tmp` is scratch. (The loops live in `kernels`, compiled for the detected ISA.)
 pub(crate) fn kron_apply(z: &[f32], a: &[f32], b: &[f32], ba: usize, bb: usize, tmp: &mut Vec<f32>, out: &mut [f32]) {
-    // T = Z · B
-    tmp.clear();
-    tmp.resize(ba * bb, 0.0);
-    for i in 0..ba {
-        let t = &mut tmp[i * bb..(i + 1) * bb];
-        for j in 0..bb {
-            let zij = z[i * bb + j];
-            let brow = &b[j * bb..(j + 1) * bb];
-            for (tm, bjm) in t.iter_mut().zip(brow) {
-                *tm += zij * bjm;
-            }
-        }
-    }
-    // out = Aᵀ · T
-    out[..ba * bb].fill(0.0);
-    for i in 0..ba {
-        let t = &tmp[i * bb..(i + 1) * bb];
-        for k in 0..ba {
-            let aik = a[i * ba + k];
-            let o = &mut out[k * bb..(k + 1) * bb];
-            for (om, tm) in o.iter_mut().zip(t) {
-                *om += aik * tm;
-            }
-        }
-    }
+    crate::kernels::kron_apply(z, a, b, ba, bb, tmp, out)
 }
 
 /// Rank of the HadamardMLP's input-dependent conditioner.
